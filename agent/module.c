@@ -1,0 +1,110 @@
+/* module.c — stage and frequency names, and the helpers modules use to
+ * describe plans and record what they changed (see module.h). */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "json-util.h"
+#include "log.h"
+#include "module.h"
+
+static const char *const stage_names[_STAGE_MAX] = {
+        [STAGE_LOCAL] = "local", [STAGE_NETWORK] = "network", [STAGE_CONFIG] = "config",
+        [STAGE_FINAL] = "final", [STAGE_SHUTDOWN] = "shutdown",
+};
+
+static const char *const freq_names[_FREQ_MAX] = {
+        [FREQ_PER_INSTANCE] = "per-instance", [FREQ_PER_BOOT] = "per-boot",
+        [FREQ_ALWAYS] = "always",             [FREQ_ONCE] = "once",
+};
+
+const char *stage_to_string(kiln_stage s) {
+        return s >= 0 && s < _STAGE_MAX ? stage_names[s] : NULL;
+}
+
+kiln_stage stage_from_string(const char *s) {
+        for (int i = 0; i < _STAGE_MAX; i++)
+                if (s && streq(s, stage_names[i]))
+                        return (kiln_stage) i;
+        return _STAGE_INVALID;
+}
+
+const char *freq_to_string(kiln_freq f) {
+        return f >= 0 && f < _FREQ_MAX ? freq_names[f] : NULL;
+}
+
+kiln_freq freq_from_string(const char *s) {
+        for (int i = 0; i < _FREQ_MAX; i++)
+                if (s && streq(s, freq_names[i]))
+                        return (kiln_freq) i;
+        return _FREQ_INVALID;
+}
+
+static json_t *vitem(const char *action, const char *target, const char *format, va_list ap) {
+        _cleanup_free_ char *detail = NULL;
+        if (format && vasprintf(&detail, format, ap) < 0)
+                return NULL;
+        return json_pack("{s:s, s:s, s:s?}", "action", action, "target", target, "detail", detail);
+}
+
+json_t *plan_add(json_t **plan, const char *action, const char *target, const char *detail_format, ...) {
+        va_list ap;
+        json_t *item;
+
+        if (!*plan && !(*plan = json_array()))
+                return NULL;
+        va_start(ap, detail_format);
+        item = vitem(action, target, detail_format, ap);
+        va_end(ap);
+        if (!item || json_array_append_new(*plan, item) < 0)
+                return NULL;
+        return item;
+}
+
+int ctx_change(kiln_ctx *ctx, const char *action, const char *target, const char *detail_format, ...) {
+        va_list ap;
+        json_t *item;
+
+        va_start(ap, detail_format);
+        item = vitem(action, target, detail_format, ap);
+        va_end(ap);
+        if (!item)
+                return log_oom();
+        const char *detail = json_get_string(item, "detail", NULL);
+        log_info("%s %s%s%s%s", action, target, detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
+        if (!ctx->changes && !(ctx->changes = json_array())) {
+                json_decref(item);
+                return log_oom();
+        }
+        return json_array_append_new(ctx->changes, item) < 0 ? log_oom() : 0;
+}
+
+void ctx_recoverable(kiln_ctx *ctx, const char *format, ...) {
+        _cleanup_free_ char *msg = NULL;
+        va_list ap;
+
+        va_start(ap, format);
+        if (vasprintf(&msg, format, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+        log_warning("%s", msg ? msg : "recoverable error");
+        if (!ctx->recoverable)
+                ctx->recoverable = json_array();
+        if (ctx->recoverable && msg)
+                json_array_append_new(ctx->recoverable, json_string(msg));
+}
+
+int ctx_input_error(kiln_ctx *ctx, const char *key_path, const char *format, ...) {
+        _cleanup_free_ char *msg = NULL;
+        va_list ap;
+
+        va_start(ap, format);
+        if (vasprintf(&msg, format, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+        schema_report(ctx->diags, DIAG_ERROR, ctx->config_map, "config", key_path, "%s", msg ? msg : "invalid value");
+        return -EINVAL;
+}
+
+json_t *ctx_config_get(kiln_ctx *ctx, const char *key_path) {
+        return json_get_path(ctx->config, key_path);
+}
