@@ -35,7 +35,7 @@ typedef struct session {
         json_t *scripts;
         char *instance_id;
         bool new_instance;
-        bool loaded;
+        int loaded;           /* 0 not yet, 1 loaded, <0 the error loading gave (not retried) */
         json_t *status;
         char boot_id[BOOT_ID_MAX];
 } session;
@@ -159,15 +159,28 @@ static int merge_userdata(session *s, const char *ud, size_t ud_len) {
         return instance_data_add_vars(s->idata, s->config) < 0 ? log_oom() : 0;
 }
 
+static int load(session *s, kiln_stage stage);
+
 static int session_load(session *s, kiln_stage stage) {
+        int r;
+
+        if (s->loaded != 0)
+                return s->loaded > 0 ? 0 : s->loaded;
+        r = load(s, stage);
+        /* Remember a failure (later stages fail the same way without a second
+         * fetch or a second copy of the errors); -ENODATA only means "not yet". */
+        if (r != -ENODATA)
+                s->loaded = r < 0 ? r : 1;
+        return r;
+}
+
+static int load(session *s, kiln_stage stage) {
         _cleanup_ds_result_ ds_result res = { 0 };
         _cleanup_free_ char *cached_ud = NULL;
         size_t cached_len = 0;
         bool fetched = false;
         int r;
 
-        if (s->loaded)
-                return 0;
         r = load_cached(s, &cached_ud, &cached_len);
         if (r < 0 && r != -ENOENT && r != -ESTALE && r != -EBADMSG)
                 return log_error_errno(r, "Failed to read this boot's instance-data: %m");
@@ -196,7 +209,6 @@ static int session_load(session *s, kiln_stage stage) {
                 status_set(s->status, "instance_id", json_string(s->instance_id));
                 status_set(s->status, "boot_id", json_string(s->boot_id));
         }
-        s->loaded = true;
         return 0;
 }
 

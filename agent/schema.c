@@ -54,20 +54,35 @@ static unsigned json_kind(const json_t *v) {
         }
 }
 
-void schema_report(diags *d, diag_level level, const srcmap *map, const char *file, const char *path,
-                   const char *format, ...) {
+static void vreport(diags *d, diag_level level, const srcmap *map, const char *file, const char *path, bool key,
+                    const char *format, va_list ap) {
         _cleanup_free_ char *msg = NULL;
         srcpos p = { 0 };
-        va_list ap;
+        bool found;
 
-        va_start(ap, format);
         if (vasprintf(&msg, format, ap) < 0)
                 msg = NULL;
-        va_end(ap);
-        if (map && srcmap_get(map, path, &p) && p.file)
+        found = map && (key ? srcmap_get_key(map, path, &p) : srcmap_get(map, path, &p)) && p.file;
+        if (found)
                 diags_add(d, level, p.file, p.line, p.column, path, "%s: %s", path, msg ? msg : "invalid");
         else
                 diags_add(d, level, file, 0, 0, path, "%s", msg ? msg : "invalid");
+}
+
+void schema_report(diags *d, diag_level level, const srcmap *map, const char *file, const char *path,
+                   const char *format, ...) {
+        va_list ap;
+        va_start(ap, format);
+        vreport(d, level, map, file, path, false, format, ap);
+        va_end(ap);
+}
+
+void schema_report_key(diags *d, diag_level level, const srcmap *map, const char *file, const char *path,
+                       const char *format, ...) {
+        va_list ap;
+        va_start(ap, format);
+        vreport(d, level, map, file, path, true, format, ap);
+        va_end(ap);
 }
 
 /* Levenshtein distance, capped: suggestions only need "small". */
@@ -124,14 +139,14 @@ static void unknown_key(vctx *c, const schema_key *props, const char *key, const
         if (top)
                 for (const char *const *w = cloud_init_only_keys; *w; w++)
                         if (streq(*w, key)) {
-                                schema_report(c->d, DIAG_WARNING, c->map, c->file, path,
-                                              "cloud-init key not supported by kiln (ignored)");
+                                schema_report_key(c->d, DIAG_WARNING, c->map, c->file, path,
+                                                  "cloud-init key not supported by kiln (ignored)");
                                 return;
                         }
         if (s)
-                schema_report(c->d, DIAG_WARNING, c->map, c->file, path, "unknown key (did you mean '%s'?)", s);
+                schema_report_key(c->d, DIAG_WARNING, c->map, c->file, path, "unknown key (did you mean '%s'?)", s);
         else
-                schema_report(c->d, DIAG_WARNING, c->map, c->file, path, "unknown key (ignored)");
+                schema_report_key(c->d, DIAG_WARNING, c->map, c->file, path, "unknown key (ignored)");
 }
 
 static void validate_object(vctx *c, const schema_key *k, json_t *v, const char *path, bool top) {

@@ -65,9 +65,12 @@ struct schema_key {
  * have been added), -EINVAL otherwise. */
 int schema_validate(const schema_key *top, json_t *doc, const srcmap *map, const char *file, diags *d);
 
-/* Adds "<what> <path>: message" with the position of path. */
+/* Adds "<path>: message" with the position of path's value (or of its key,
+ * for messages about the key itself). */
 void schema_report(diags *d, diag_level level, const srcmap *map, const char *file, const char *path,
                    const char *format, ...) _printf_(6, 7);
+void schema_report_key(diags *d, diag_level level, const srcmap *map, const char *file, const char *path,
+                       const char *format, ...) _printf_(6, 7);
 
 /* "string", "integer or list" … for messages. */
 const char *schema_type_name(unsigned types, char *buf, size_t size);

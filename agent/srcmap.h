@@ -16,16 +16,23 @@ typedef struct srcpos {
         unsigned line, column;
 } srcpos;
 
+/* Each path has the position of its value and, for mapping members, of its
+ * key: type errors point at the value, "unknown key" at the key. */
+
 typedef struct srcmap {
-        json_t *map; /* path → [file, line, column] */
+        json_t *map; /* path → [file, line, column, key line, key column] */
 } srcmap;
 
 #define SRCMAP_INIT ((srcmap){ NULL })
 
 int srcmap_set(srcmap *m, const char *path, const char *file, unsigned line, unsigned column);
+/* Adds the key's position to an existing entry. */
+int srcmap_set_key(srcmap *m, const char *path, unsigned line, unsigned column);
 /* Returns true and fills *ret when the path (or, failing that, its nearest
  * ancestor) has a position. */
 bool srcmap_get(const srcmap *m, const char *path, srcpos *ret);
+/* Like srcmap_get() but prefers the key's position. */
+bool srcmap_get_key(const srcmap *m, const char *path, srcpos *ret);
 /* Copies every entry of src whose path starts with src_prefix to the same
  * path with dst_prefix instead (list append shifts indices this way). */
 int srcmap_copy_prefix(srcmap *dst, const srcmap *src, const char *src_prefix, const char *dst_prefix);

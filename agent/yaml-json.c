@@ -493,9 +493,8 @@ static int mapping_node(ystate *s, const char *path, json_t **ret, size_t *ret_c
                 }
                 if (json_object_set_new(explicit_keys, key, json_true()) < 0 || json_object_set_new(obj, key, v) < 0)
                         return -ENOMEM;
-                r = record_pos(s, child, &km);
-                if (r < 0)
-                        return r;
+                if (s->map && srcmap_set_key(s->map, child, (unsigned) km.line + 1, (unsigned) km.column + 1) < 0)
+                        return -ENOMEM;
         }
         if (json_array_size(merges) > 0) {
                 int r = apply_merge(s, obj, explicit_keys, merges, &merge_mark);

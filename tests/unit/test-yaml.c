@@ -90,10 +90,12 @@ static void test_positions_and_merge(void **state) {
         assert_true(srcmap_get(&m, "list[1].k", &p));
         assert_string_equal(p.file, "p.yaml");
         assert_int_equal(p.line, 9);
-        assert_int_equal(p.column, 6);
+        assert_int_equal(p.column, 9); /* the value */
+        assert_true(srcmap_get_key(&m, "list[1].k", &p));
+        assert_int_equal(p.column, 6); /* the key */
         assert_true(srcmap_get(&m, "other.y", &p));
         assert_int_equal(p.line, 6);
-        assert_int_equal(p.column, 3);
+        assert_int_equal(p.column, 6);
         /* a path with no entry of its own falls back to its nearest ancestor */
         assert_true(srcmap_get(&m, "list[1].missing", &p));
         assert_int_equal(p.line, 9);
