@@ -5,29 +5,9 @@
 #include "json-util.h"
 #include "log.h"
 #include "merge.h"
+#include "userdata-decode.h"
 #include "userdata.h"
 #include "util.h"
-
-typedef struct part {
-        const char *type;
-        const char *filename;
-        const char *merge_type;
-        const char *data;
-        size_t len;
-} part;
-
-/* Until the full decoder lands, user-data is one part typed by its first line. */
-static const char *classify(const char *data, size_t len) {
-        if (len == 0)
-                return NULL;
-        if (startswith(data, "#cloud-config"))
-                return "text/cloud-config";
-        if (startswith(data, "#!"))
-                return "text/x-shellscript";
-        if (startswith(data, "## template: jinja"))
-                return "text/jinja2";
-        return "application/octet-stream";
-}
 
 typedef struct merge_state {
         json_t *config;
@@ -47,7 +27,7 @@ static void note_replaced(void *userdata, const char *path) {
                   path);
 }
 
-static int policy_of(json_t *doc, const part *p, const char *origin, merge_policy *ret, diags *d) {
+static int policy_of(json_t *doc, const ud_part *p, const char *origin, merge_policy *ret, diags *d) {
         json_t *how = json_object_get(doc, "merge_how");
         if (!how)
                 how = json_object_get(doc, "merge_type");
@@ -59,7 +39,7 @@ static int policy_of(json_t *doc, const part *p, const char *origin, merge_polic
         return 0;
 }
 
-static int add_cloud_config(merge_state *m, const part *p) {
+static int add_cloud_config(merge_state *m, const ud_part *p) {
         _cleanup_json_ json_t *doc = NULL;
         _cleanup_srcmap_ srcmap map = SRCMAP_INIT;
         merge_policy pol;
@@ -83,7 +63,7 @@ static int add_cloud_config(merge_state *m, const part *p) {
         return merge_into(m->config, &m->map, doc, &map, &pol, &note);
 }
 
-static int add_script(merge_state *m, const part *p, size_t index) {
+static int add_script(merge_state *m, const ud_part *p, size_t index) {
         _cleanup_free_ char *name = NULL;
         if (p->filename && !strchr(p->filename, '/'))
                 name = strdup(p->filename);
@@ -99,33 +79,32 @@ static int add_script(merge_state *m, const part *p, size_t index) {
         return json_array_append_new(m->scripts, s) < 0 ? -ENOMEM : 0;
 }
 
-static int add_part(merge_state *m, const part *p, size_t index) {
-        if (streq(p->type, "text/cloud-config"))
+static int add_part(merge_state *m, const ud_part *p, size_t index) {
+        m->origin = p->origin;
+        if (streq(p->content_type, UD_TYPE_CLOUD_CONFIG))
                 return add_cloud_config(m, p);
-        if (streq(p->type, "text/x-shellscript"))
+        if (streq(p->content_type, UD_TYPE_SHELLSCRIPT))
                 return add_script(m, p, index);
-        if (streq(p->type, "text/jinja2")) {
+        if (streq(p->content_type, UD_TYPE_JINJA2)) {
                 diag_error(m->d, m->origin, 1, 1, "'## template: jinja' user-data needs the template engine, which this build does not have yet");
                 return -EINVAL;
         }
-        diag_error(m->d, m->origin, 1, 1,
-                   "unrecognised user-data: expected '#cloud-config', '#!' (a script), '## template: jinja', or MIME multipart");
+        diag_error(m->d, m->origin, 0, 0, "unsupported part type %s", p->content_type);
         return -EINVAL;
 }
 
 int userdata_process(const char *raw, size_t len, json_t *instance_data, json_t **ret_config, srcmap *ret_map,
                      json_t **ret_scripts, diags *d) {
+        _cleanup_ud_parts_ ud_parts parts = { 0 };
         merge_state m = { .scripts = json_array(), .origin = "user-data", .d = d };
-        part p = { .type = classify(raw, len), .data = raw, .len = len };
-        int r = 0;
+        int r;
 
         (void) instance_data;
         if (!m.scripts)
                 return -ENOMEM;
-        if (len > USERDATA_EC2_LIMIT)
-                diag_warning(d, "user-data", 0, 0, "%zu bytes: EC2 delivers at most 16384 bytes of user-data", len);
-        if (p.type)
-                r = add_part(&m, &p, 1);
+        r = userdata_decode(raw, len, "user-data", NULL, &parts, d);
+        for (size_t i = 0; r >= 0 && i < parts.n; i++)
+                r = add_part(&m, &parts.v[i], i + 1);
         if (r < 0) {
                 json_decref(m.config);
                 json_decref(m.scripts);

@@ -14,7 +14,5 @@
 #include "diag.h"
 #include "srcmap.h"
 
-#define USERDATA_EC2_LIMIT (16 * 1024)
-
 int userdata_process(const char *raw, size_t len, json_t *instance_data, json_t **ret_config, srcmap *ret_map,
                      json_t **ret_scripts, diags *d);
