@@ -157,13 +157,12 @@ int instance_data_redact(json_t *idata, json_t **ret) {
 
 int instance_data_write(json_t *idata) {
         _cleanup_json_ json_t *pub = NULL;
-        _cleanup_free_ char *dir = root_path(RUN_DIR), *p = run_path("instance-data.json"),
-                            *ps = run_path("instance-data-sensitive.json");
+        _cleanup_free_ char *p = run_path("instance-data.json"), *ps = run_path("instance-data-sensitive.json");
         int r;
 
-        if (!dir || !p || !ps)
+        if (!p || !ps)
                 return -ENOMEM;
-        if ((r = mkdir_p(dir, 0755)) < 0 || (r = instance_data_redact(idata, &pub)) < 0)
+        if ((r = run_dir_ensure()) < 0 || (r = instance_data_redact(idata, &pub)) < 0)
                 return r;
         r = json_write_file_atomic(ps, idata, 0600);
         if (r < 0)

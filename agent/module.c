@@ -21,11 +21,15 @@ const char *stage_to_string(kiln_stage s) {
         return s >= 0 && s < _STAGE_MAX ? stage_names[s] : NULL;
 }
 
+static int name_index(const char *const *names, int n, const char *s) {
+        for (int i = 0; s && i < n; i++)
+                if (streq(s, names[i]))
+                        return i;
+        return -1;
+}
+
 kiln_stage stage_from_string(const char *s) {
-        for (int i = 0; i < _STAGE_MAX; i++)
-                if (s && streq(s, stage_names[i]))
-                        return (kiln_stage) i;
-        return _STAGE_INVALID;
+        return (kiln_stage) name_index(stage_names, _STAGE_MAX, s);
 }
 
 const char *freq_to_string(kiln_freq f) {
@@ -33,10 +37,7 @@ const char *freq_to_string(kiln_freq f) {
 }
 
 kiln_freq freq_from_string(const char *s) {
-        for (int i = 0; i < _FREQ_MAX; i++)
-                if (s && streq(s, freq_names[i]))
-                        return (kiln_freq) i;
-        return _FREQ_INVALID;
+        return (kiln_freq) name_index(freq_names, _FREQ_MAX, s);
 }
 
 static json_t *vitem(const char *action, const char *target, const char *format, va_list ap) {

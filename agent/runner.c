@@ -424,11 +424,11 @@ static int run_stage(session *s, kiln_stage stage) {
 }
 
 static int take_lock(int *ret_fd) {
-        _cleanup_free_ char *dir = root_path(RUN_DIR), *p = run_path(".lock");
+        _cleanup_free_ char *p = run_path(".lock");
         int r;
-        if (!dir || !p)
+        if (!p)
                 return -ENOMEM;
-        r = mkdir_p(dir, 0755);
+        r = run_dir_ensure();
         if (r < 0)
                 return r;
         int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);

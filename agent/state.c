@@ -32,6 +32,11 @@ char *run_path(const char *fmt, ...) {
         return p;
 }
 
+int run_dir_ensure(void) {
+        _cleanup_free_ char *dir = root_path(RUN_DIR);
+        return dir ? mkdir_p(dir, 0755) : -ENOMEM;
+}
+
 int state_boot_id(char ret[static BOOT_ID_MAX]) {
         static const char live[] = "/proc/sys/kernel/random/boot_id";
         _cleanup_free_ char *rooted = root_is_live() ? NULL : root_path(live), *text = NULL;

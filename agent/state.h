@@ -25,6 +25,8 @@
 /* root_path(STATE_DIR "/" fmt…), newly allocated. */
 char *state_path(const char *fmt, ...) _printf_(1, 2);
 char *run_path(const char *fmt, ...) _printf_(1, 2);
+/* Creates /run/kiln (under --root) when missing. */
+int run_dir_ensure(void);
 
 /* The kernel's boot id; under --root, <root>/proc/sys/kernel/random/boot_id
  * wins when it exists (tests simulate reboots with it). */

@@ -64,11 +64,11 @@ void status_notify(const char *format, ...) {
 }
 
 int status_save(json_t *st) {
-        _cleanup_free_ char *dir = root_path(RUN_DIR), *p = run_path("status.json");
+        _cleanup_free_ char *p = run_path("status.json");
         int r;
-        if (!dir || !p)
+        if (!p)
                 return -ENOMEM;
-        r = mkdir_p(dir, 0755);
+        r = run_dir_ensure();
         if (r < 0)
                 return r;
         return json_write_file_atomic(p, st, 0644);
