@@ -361,16 +361,16 @@ static int find_by_label(const blockdev_query *q, char **ret_path, char **ret_ho
 }
 
 int blockdev_query_check(const blockdev_query *q, char **ret_error) {
-        _cleanup_free_ char *tmp = NULL;
+        _cleanup_free_ char *vol = NULL, *dev = NULL;
         char *msg = NULL;
         int r = 0;
 
         if (isempty(q->volume_id) && isempty(q->device) && isempty(q->label))
                 r = asprintf(&msg, "a volume needs at least one of volume_id, device or label");
-        else if (q->volume_id && ebs_volume_id_normalize(q->volume_id, &tmp) < 0)
+        else if (q->volume_id && ebs_volume_id_normalize(q->volume_id, &vol) < 0)
                 r = asprintf(&msg, "volume_id '%s' is not an EBS volume id (vol- and 8 to 17 hex digits)",
                              q->volume_id);
-        else if (q->device && ebs_device_name_normalize(q->device, &tmp) < 0)
+        else if (q->device && ebs_device_name_normalize(q->device, &dev) < 0)
                 r = asprintf(&msg, "device '%s' is not a device name like sdf, xvdf or /dev/sdf", q->device);
         else if (q->label && isempty(q->label))
                 r = asprintf(&msg, "label must not be empty");

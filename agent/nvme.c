@@ -41,7 +41,8 @@ static int copy_field(char *dst, const uint8_t *src, size_t len) {
         /* strstrip() trims the end in place and returns the first
          * non-blank character; move the text to the start of dst. */
         const char *t = strstrip(dst);
-        memmove(dst, t, strlen(t) + 1);
+        if (t != dst)
+                memmove(dst, t, strlen(t) + 1);
         return 0;
 }
 
