@@ -214,8 +214,8 @@ static int classify_found(blkid_probe pr, blockdev_probe *p) {
                 return -EIO; /* found, but nothing we can name: treat as a probe failure */
         if (p->usage && streq(p->usage, "filesystem") && !badcsum) {
                 p->content = BLOCKDEV_FILESYSTEM;
-                return set_summary(p, "%s filesystem, label '%s', UUID %s", p->type, (p->label ? p->label : ""),
-                                   (p->uuid ? p->uuid : ""));
+                return set_summary(p, "%s filesystem, label '%s', UUID %s", p->type, p->label ? p->label : "",
+                                   p->uuid ? p->uuid : "");
         }
         p->content = BLOCKDEV_FOREIGN;
         return set_summary(p, "%s signature (usage %s%s)", p->type, p->usage ? p->usage : "unknown",
@@ -273,7 +273,8 @@ int blockdev_want_check(const blockdev_want *w, char **ret_error) {
         char *msg = NULL;
 
         if (!w->fstype || (!streq(w->fstype, "ext4") && !streq(w->fstype, "xfs"))) {
-                if (asprintf(&msg, "filesystem type '%s' is not supported (ext4 or xfs)", (w->fstype ? w->fstype : "")) < 0)
+                if (asprintf(&msg, "filesystem type '%s' is not supported (ext4 or xfs)", w->fstype ? w->fstype : "") <
+                    0)
                         return -ENOMEM;
         } else if (w->label && (isempty(w->label) || strlen(w->label) > label_max(w->fstype))) {
                 if (asprintf(&msg, "label '%s' must be 1 to %zu characters for %s", w->label,
@@ -290,25 +291,26 @@ int blockdev_want_check(const blockdev_want *w, char **ret_error) {
 
 static int decide_filesystem(const blockdev_probe *p, const blockdev_want *w, blockdev_action *ret_action,
                              char **ret_reason) {
+        const char *have = p->label ? p->label : "";
         char *s = NULL;
         blockdev_action a;
         int r;
 
         if (!streq(p->type, w->fstype)) {
                 a = BLOCKDEV_ACTION_REFUSE;
-                r = asprintf(&s, "holds an %s filesystem (label '%s'), not %s: device left untouched", p->type,
-                             (p->label ? p->label : ""), w->fstype);
-        } else if (!w->label || (p->label && streq(p->label, w->label))) {
+                r = asprintf(&s, "holds a filesystem of type %s (label '%s'), not %s: device left untouched", p->type,
+                             have, w->fstype);
+        } else if (!w->label || streq(have, w->label)) {
                 a = BLOCKDEV_ACTION_USE;
-                r = asprintf(&s, "%s filesystem labelled '%s' already there: use it", p->type, (p->label ? p->label : ""));
+                r = asprintf(&s, "%s filesystem labelled '%s' already there: use it", p->type, have);
         } else if (w->relabel) {
                 a = BLOCKDEV_ACTION_RELABEL;
-                r = asprintf(&s, "%s filesystem labelled '%s': relabel to '%s' (relabel: true)", p->type,
-                             (p->label ? p->label : ""), w->label);
+                r = asprintf(&s, "%s filesystem labelled '%s': relabel to '%s' (relabel: true)", p->type, have,
+                             w->label);
         } else {
                 a = BLOCKDEV_ACTION_REFUSE;
                 r = asprintf(&s, "%s filesystem labelled '%s', not '%s'; set relabel: true to relabel it: "
-                             "device left untouched", p->type, (p->label ? p->label : ""), w->label);
+                             "device left untouched", p->type, have, w->label);
         }
         if (r < 0)
                 return -ENOMEM;

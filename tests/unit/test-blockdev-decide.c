@@ -52,7 +52,7 @@ static void test_table(void **state) {
         expect(&old, relabel, BLOCKDEV_ACTION_RELABEL, "relabel to 'data'");
         expect(&nolabel, want, BLOCKDEV_ACTION_REFUSE, "labelled '', not 'data'");
         expect(&nolabel, relabel, BLOCKDEV_ACTION_RELABEL, "relabel");
-        expect(&xfs, want, BLOCKDEV_ACTION_REFUSE, "holds an xfs filesystem");
+        expect(&xfs, want, BLOCKDEV_ACTION_REFUSE, "holds a filesystem of type xfs");
         expect(&xfs, relabel, BLOCKDEV_ACTION_REFUSE, "not ext4");
         expect(&foreign, want, BLOCKDEV_ACTION_REFUSE, "carries LVM2_member signature");
         expect(&foreign, relabel, BLOCKDEV_ACTION_REFUSE, "never formats");

@@ -103,7 +103,9 @@ static void nitro(const tree *t) {
 }
 
 static blockdev_query query(const tree *t, const char *vol, const char *device, const char *label) {
-        return (blockdev_query){ .volume_id = vol, .device = device, .label = label, .sys_dir = t->sys, .dev_dir = t->dev };
+        return (blockdev_query){
+                .volume_id = vol, .device = device, .label = label, .sys_dir = t->sys, .dev_dir = t->dev
+        };
 }
 
 static void expect_found(const tree *t, blockdev_query q, const char *node, const char *how_part) {
