@@ -2,19 +2,8 @@
  * checks, and classification of image files (blockdev_probe_device and
  * blockdev_plan on regular files: no root, no loop devices; the loop-device
  * tests are in test-blockdev-loop.c). */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
-#include <fcntl.h>
-
 #include "blockdev.h"
-#include "exec.h"
-#include "fileio.h"
-#include "log.h"
-#include "macro.h"
-#include "util.h"
+#include "test-blockdev.h"
 
 static blockdev_probe fs(const char *type, const char *label) {
         return (blockdev_probe){ .content = BLOCKDEV_FILESYSTEM, .type = (char *) type, .label = (char *) label,
@@ -89,42 +78,6 @@ static void test_want_check(void **state) {
 
 /* ---- image files ---- */
 
-static int dir_setup(void **state) {
-        char *d = strdup("/tmp/kiln-decide-XXXXXX");
-        if (!mkdtemp(d))
-                return -1;
-        *state = d;
-        return 0;
-}
-
-static int dir_teardown(void **state) {
-        rm_rf(*state);
-        free(*state);
-        return 0;
-}
-
-static char *image(const char *dir, const char *name, off_t size) {
-        char *p = path_join(dir, name);
-        _cleanup_close_ int fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        assert_true(fd >= 0);
-        assert_int_equal(ftruncate(fd, size), 0);
-        return p;
-}
-
-static void scribble(const char *path, off_t off, size_t len) {
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
-        _cleanup_free_ char *buf = malloc(len);
-        for (size_t i = 0; i < len; i++)
-                buf[i] = (char) (i * 7 + 1);
-        assert_int_equal(pwrite(fd, buf, len, off), (ssize_t) len);
-}
-
-static void run(char **argv) {
-        int status = -1;
-        assert_int_equal(exec_run(argv, NULL, &status), 0);
-        assert_int_equal(status, 0);
-}
-
 static void expect_content(const char *path, blockdev_content c, const char *summary_part) {
         blockdev_probe p = {};
         assert_int_equal(blockdev_probe_device(path, &p), 0);
@@ -136,19 +89,19 @@ static void expect_content(const char *path, blockdev_content c, const char *sum
 
 static void test_probe_images(void **state) {
         const char *dir = *state;
-        _cleanup_free_ char *blank = image(dir, "blank", 8 << 20), *head = image(dir, "head", 8 << 20),
-                            *tail = image(dir, "tail", 8 << 20), *small = image(dir, "small", 512 << 10),
-                            *ext4 = image(dir, "ext4", 8 << 20);
+        _cleanup_free_ char *blank = bdt_image(dir, "blank", 8 << 20), *head = bdt_image(dir, "head", 8 << 20),
+                            *tail = bdt_image(dir, "tail", 8 << 20), *small = bdt_image(dir, "small", 512 << 10),
+                            *ext4 = bdt_image(dir, "ext4", 8 << 20);
 
         expect_content(blank, BLOCKDEV_BLANK, "first and last MiB are zeros");
         expect_content(small, BLOCKDEV_BLANK, "blank");
-        scribble(head, 4096, 100);
+        bdt_pattern(head, 4096, 100);
         expect_content(head, BLOCKDEV_FOREIGN, "non-zero data without a known signature (in the first MiB)");
-        scribble(tail, (8 << 20) - 300, 100);
+        bdt_pattern(tail, (8 << 20) - 300, 100);
         expect_content(tail, BLOCKDEV_FOREIGN, "(in the last MiB)");
         /* Data only in the middle is beyond the 2 MiB check: documented limit. */
-        char *mk[] = { "/usr/sbin/mkfs.ext4", "-q", "-F", "-L", "imgdata", ext4, NULL };
-        run(mk);
+        char *mk[] = { "mkfs.ext4", "-q", "-F", "-L", "imgdata", ext4, NULL };
+        bdt_run_ok(mk);
         expect_content(ext4, BLOCKDEV_FILESYSTEM, "ext4 filesystem, label 'imgdata'");
 
         blockdev_probe p = {};
@@ -158,7 +111,7 @@ static void test_probe_images(void **state) {
 
 static void test_plan_images(void **state) {
         const char *dir = *state;
-        _cleanup_free_ char *blank = image(dir, "blank", 8 << 20), *ext4 = image(dir, "ext4", 8 << 20);
+        _cleanup_free_ char *blank = bdt_image(dir, "blank", 8 << 20), *ext4 = bdt_image(dir, "ext4", 8 << 20);
         blockdev_want w = { .fstype = "ext4", .label = "data" };
         blockdev_decision d = {};
 
@@ -168,8 +121,8 @@ static void test_plan_images(void **state) {
         assert_int_equal(d.probe.content, BLOCKDEV_BLANK);
         blockdev_decision_done(&d);
 
-        char *mk[] = { "/usr/sbin/mkfs.ext4", "-q", "-F", "-L", "other", ext4, NULL };
-        run(mk);
+        char *mk[] = { "mkfs.ext4", "-q", "-F", "-L", "other", ext4, NULL };
+        bdt_run_ok(mk);
         assert_int_equal(blockdev_plan(ext4, &w, &d), 0);
         assert_int_equal(d.action, BLOCKDEV_ACTION_REFUSE);
         assert_non_null(strstr(d.reason, "labelled 'other', not 'data'"));
@@ -179,25 +132,25 @@ static void test_plan_images(void **state) {
 
         /* The plan was made for a blank device; it is no longer blank. */
         assert_int_equal(blockdev_plan(blank, &w, &d), 0);
-        scribble(blank, 0, 512);
+        bdt_pattern(blank, 0, 512);
         assert_int_equal(blockdev_apply(blank, &w, &d, NULL), -ESTALE);
         blockdev_decision_done(&d);
 }
 
 static void test_fs_size_images(void **state) {
         const char *dir = *state;
-        _cleanup_free_ char *ext4 = image(dir, "ext4", 64 << 20), *xfs = image(dir, "xfs", 320 << 20),
-                            *blank = image(dir, "blank", 1 << 20);
+        _cleanup_free_ char *ext4 = bdt_image(dir, "ext4", 64 << 20), *xfs = bdt_image(dir, "xfs", 320 << 20),
+                            *blank = bdt_image(dir, "blank", 1 << 20);
         uint64_t sz = 0, dev = 0;
 
-        char *mk1[] = { "/usr/sbin/mkfs.ext4", "-q", "-F", "-b", "4096", ext4, "60M", NULL };
-        run(mk1);
+        char *mk1[] = { "mkfs.ext4", "-q", "-F", "-b", "4096", ext4, "60M", NULL };
+        bdt_run_ok(mk1);
         assert_int_equal(blockdev_fs_size(ext4, "ext4", &sz), 0);
         assert_int_equal(sz, 60ULL << 20);
         assert_int_equal(blockdev_device_size(ext4, &dev), 0);
         assert_int_equal(dev, 64ULL << 20);
-        char *mk2[] = { "/usr/sbin/mkfs.xfs", "-q", "-f", xfs, NULL };
-        run(mk2);
+        char *mk2[] = { "mkfs.xfs", "-q", "-f", xfs, NULL };
+        bdt_run_ok(mk2);
         assert_int_equal(blockdev_fs_size(xfs, "xfs", &sz), 0);
         assert_int_equal(sz, 320ULL << 20);
         assert_int_equal(blockdev_fs_size(blank, "ext4", &sz), -EBADMSG);
@@ -205,10 +158,10 @@ static void test_fs_size_images(void **state) {
         assert_int_equal(blockdev_fs_size(ext4, "btrfs", &sz), -EOPNOTSUPP);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, dir_setup, dir_teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, bdt_tmpdir_setup, bdt_tmpdir_teardown)
 
 int main(void) {
-        log_set_target_stderr(true);
+        bdt_init();
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_table),
                 cmocka_unit_test(test_want_check),

@@ -11,21 +11,11 @@
  * and amazon-ec2-utils' dev/sdf -> nvme1n1.  A fake Xen instance has
  * sys/block/xvdf and dev/xvdf only.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <sys/stat.h>
 
 #include "blockdev.h"
-#include "exec.h"
-#include "fileio.h"
-#include "log.h"
-#include "macro.h"
-#include "util.h"
+#include "test-blockdev.h"
 
 typedef struct tree {
         char root[64];
@@ -195,10 +185,8 @@ static void test_ambiguous_name(void **state) {
 }
 
 static int make_ext4_image(const char *path, const char *label) {
-        char *argv[] = { "/usr/sbin/mkfs.ext4", "-q", "-F", "-L", (char *) label, (char *) path, "4M", NULL };
-        int status = -1;
-        int r = exec_run(argv, NULL, &status);
-        return r < 0 ? r : status;
+        char *argv[] = { "mkfs.ext4", "-q", "-F", "-L", (char *) label, (char *) path, "4M", NULL };
+        return bdt_run(argv, NULL, NULL);
 }
 
 static void test_label(void **state) {
@@ -275,30 +263,6 @@ static void *attach_later(void *p) {
         return NULL;
 }
 
-/* stderr goes to a temporary file until capture_stderr_end(), which
- * returns what was logged (and echoes it for the test output). */
-static char *capture_stderr_begin(int *saved) {
-        char *path = strdup("/tmp/kiln-bdfind-log-XXXXXX");
-        int fd = mkstemp(path);
-        fflush(stderr);
-        *saved = dup(2);
-        dup2(fd, 2);
-        close(fd);
-        return path;
-}
-
-static char *capture_stderr_end(char *path, int saved) {
-        char *data = NULL;
-        fflush(stderr);
-        dup2(saved, 2);
-        close(saved);
-        assert_int_equal(read_full_file(path, 1 << 20, &data, NULL), 0);
-        unlink(path);
-        free(path);
-        fputs(data, stderr);
-        return data;
-}
-
 static void test_wait_late_volume(void **state) {
         tree *t = *state;
         _cleanup_free_ char *path = NULL, *how = NULL, *want = path_join(t->dev, "nvme3n1"), *log = NULL;
@@ -308,13 +272,13 @@ static void test_wait_late_volume(void **state) {
         int saved;
 
         nitro(t);
-        char *logpath = capture_stderr_begin(&saved);
+        char *logpath = bdt_stderr_begin(&saved);
         usec_t start = now_mono_usec();
         assert_int_equal(pthread_create(&th, NULL, attach_later, &l), 0);
         int r = blockdev_wait(&q, 10 * USEC_PER_SEC, &path, &how);
         usec_t took = now_mono_usec() - start;
         assert_int_equal(pthread_join(th, NULL), 0);
-        log = capture_stderr_end(logpath, saved);
+        log = bdt_stderr_end(logpath, saved);
         assert_int_equal(r, 0);
         assert_string_equal(path, want);
         assert_true(took >= 600 * USEC_PER_MSEC && took < 5 * USEC_PER_SEC);
@@ -329,11 +293,11 @@ static void test_wait_timeout(void **state) {
         int saved;
 
         nitro(t);
-        char *logpath = capture_stderr_begin(&saved);
+        char *logpath = bdt_stderr_begin(&saved);
         usec_t start = now_mono_usec();
         int r = blockdev_wait(&q, 1200 * USEC_PER_MSEC, &path, &how);
         usec_t took = now_mono_usec() - start;
-        _cleanup_free_ char *log = capture_stderr_end(logpath, saved);
+        _cleanup_free_ char *log = bdt_stderr_end(logpath, saved);
         assert_int_equal(r, -ETIMEDOUT);
         assert_null(path);
         assert_true(took >= 1200 * USEC_PER_MSEC && took < 4 * USEC_PER_SEC);
@@ -342,9 +306,9 @@ static void test_wait_timeout(void **state) {
                                     "nvme1n1=vol-0123456789abcdef0(sdf)"));
 
         /* Not waiting at all: still a clear message, -ENOENT. */
-        logpath = capture_stderr_begin(&saved);
+        logpath = bdt_stderr_begin(&saved);
         r = blockdev_wait(&q, 0, &path, &how);
-        _cleanup_free_ char *log0 = capture_stderr_end(logpath, saved);
+        _cleanup_free_ char *log0 = bdt_stderr_end(logpath, saved);
         assert_int_equal(r, -ENOENT);
         assert_non_null(strstr(log0, "Not waiting (the wait time is 0): volume vol-0ffffffffffffffff is not attached"));
 }
@@ -356,9 +320,9 @@ static void test_wait_xen_hint(void **state) {
         int saved;
 
         put(t, "sys/block/xvda/size", "16384\n");
-        char *logpath = capture_stderr_begin(&saved);
+        char *logpath = bdt_stderr_begin(&saved);
         int r = blockdev_wait(&q, 300 * USEC_PER_MSEC, &path, &how);
-        _cleanup_free_ char *log = capture_stderr_end(logpath, saved);
+        _cleanup_free_ char *log = bdt_stderr_end(logpath, saved);
         assert_int_equal(r, -ETIMEDOUT);
         assert_non_null(strstr(log, "volume ids are only visible on Nitro"));
 }
@@ -366,7 +330,7 @@ static void test_wait_xen_hint(void **state) {
 #define T(f) cmocka_unit_test_setup_teardown(f, tree_setup, tree_teardown)
 
 int main(void) {
-        log_set_target_stderr(true);
+        bdt_init();
         const struct CMUnitTest tests[] = {
                 T(test_volume_id),        T(test_volume_id_is_decisive), T(test_device_name_from_identify),
                 T(test_udev_links),       T(test_xen),                   T(test_ambiguous_name),

@@ -1,34 +1,12 @@
 /* Unit tests for the fstab writer (blockdev_fstab_line/_ensure): the line
  * kiln writes, idempotence, in-place replacement, every other byte kept,
  * refusal on ambiguous files.  No root needed. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
 #include <sys/stat.h>
 
 #include "blockdev.h"
-#include "fileio.h"
-#include "log.h"
-#include "macro.h"
-#include "util.h"
+#include "test-blockdev.h"
 
 #define UUID "0b5c6f6e-3f7e-4bb4-9a4e-2f1d1f0e7c11"
-
-static int dir_setup(void **state) {
-        char *d = strdup("/tmp/kiln-fstab-XXXXXX");
-        if (!mkdtemp(d))
-                return -1;
-        *state = d;
-        return 0;
-}
-
-static int dir_teardown(void **state) {
-        rm_rf(*state);
-        free(*state);
-        return 0;
-}
 
 static blockdev_fstab_entry entry(const char *mp, const char *fstype, const char *opts) {
         return (blockdev_fstab_entry){ .uuid = UUID, .mountpoint = mp, .fstype = fstype, .options = opts };
@@ -186,10 +164,10 @@ static void test_symlink_refused(void **state) {
         assert_string_equal(d, before);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, dir_setup, dir_teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, bdt_tmpdir_setup, bdt_tmpdir_teardown)
 
 int main(void) {
-        log_set_target_stderr(true);
+        bdt_init();
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_line),
                 cmocka_unit_test(test_line_rejects),

@@ -16,13 +16,7 @@
  * directory of a test process that no longer exists (a crashed run).
  * Teardown runs after every test, passed or failed.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
 #include <dirent.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -30,44 +24,12 @@
 #include <sys/statvfs.h>
 
 #include "blockdev.h"
-#include "exec.h"
-#include "fileio.h"
-#include "log.h"
-#include "macro.h"
-#include "util.h"
+#include "test-blockdev.h"
 
 #define WORK_PREFIX "/tmp/kiln-bdloop-"
 #define MiB (1024ULL * 1024ULL)
 
 static char workdir[128];
-
-/* ---- commands ---- */
-
-static int run_in(char **argv, const char *input, char **ret_out) {
-        exec_opts o = EXEC_OPTS_DEFAULT;
-        _cleanup_free_ char *out = NULL;
-        int status = -1;
-
-        o.search_path = true;
-        o.capture = &out;
-        o.input = input;
-        o.timeout = 60 * USEC_PER_SEC;
-        int r = exec_run(argv, &o, &status);
-        if (r < 0)
-                return r;
-        if (status != 0) {
-                _cleanup_free_ char *cmd = exec_argv_to_string(argv);
-                fprintf(stderr, "test: %s exited %d: %s\n", cmd, status, out ? out : "");
-                return -EIO;
-        }
-        if (ret_out)
-                *ret_out = TAKE_PTR(out);
-        return 0;
-}
-
-static void run(char **argv) {
-        assert_int_equal(run_in(argv, NULL, NULL), 0);
-}
 
 /* ---- work directory, loop devices, mounts ---- */
 
@@ -115,7 +77,7 @@ static void detach_ours(void) {
                 if (asprintf(&dev, "/dev/%s", de->d_name) < 0)
                         continue;
                 char *argv[] = { "losetup", "-d", dev, NULL };
-                (void) run_in(argv, NULL, NULL);
+                (void) bdt_run(argv, NULL, NULL);
         }
 }
 
@@ -126,8 +88,7 @@ static void cleanup_all(void) {
 
 static int group_setup(void **state) {
         (void) state;
-        setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
-        log_set_target_stderr(true);
+        bdt_init();
         if (geteuid() != 0)
                 return 0;
         cleanup_all(); /* leftovers of crashed earlier runs */
@@ -164,17 +125,13 @@ static void need_root(void) {
 }
 
 static char *image(const char *name, uint64_t size) {
-        char *p = path_join(workdir, name);
-        _cleanup_close_ int fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        assert_true(fd >= 0);
-        assert_int_equal(ftruncate(fd, (off_t) size), 0);
-        return p;
+        return bdt_image(workdir, name, size);
 }
 
 static char *attach(const char *file) {
         char *argv[] = { "losetup", "--find", "--show", (char *) file, NULL };
         char *out = NULL;
-        assert_int_equal(run_in(argv, NULL, &out), 0);
+        assert_int_equal(bdt_run(argv, NULL, &out), 0);
         char *dev = strdup(strstrip(out));
         free(out);
         assert_true(startswith(dev, "/dev/loop"));
@@ -184,19 +141,9 @@ static char *attach(const char *file) {
 static char *sha256(const char *dev) {
         char *argv[] = { "sha256sum", (char *) dev, NULL };
         char *out = NULL;
-        assert_int_equal(run_in(argv, NULL, &out), 0);
+        assert_int_equal(bdt_run(argv, NULL, &out), 0);
         out[strcspn(out, " ")] = 0;
         return out;
-}
-
-static void write_pattern(const char *dev, uint64_t off, size_t len) {
-        _cleanup_close_ int fd = open(dev, O_WRONLY | O_CLOEXEC);
-        _cleanup_free_ char *buf = malloc(len);
-        assert_true(fd >= 0);
-        for (size_t i = 0; i < len; i++)
-                buf[i] = (char) (i * 31 + 7);
-        assert_int_equal(pwrite(fd, buf, len, (off_t) off), (ssize_t) len);
-        assert_int_equal(fsync(fd), 0);
 }
 
 /* ---- foreign signatures stay byte-identical ---- */
@@ -233,13 +180,13 @@ static const signature signatures[] = {
 
 static void make_signature(const signature *s, const char *dev) {
         if (!s->cmd[0]) {
-                write_pattern(dev, s->pattern_at ? s->size - 4096 : 64 * 1024, 512);
+                bdt_pattern(dev, s->pattern_at ? s->size - 4096 : 64 * 1024, 512);
                 return;
         }
         char *argv[ELEMENTSOF(s->cmd) + 1] = {};
         for (size_t i = 0; i < ELEMENTSOF(s->cmd) && s->cmd[i]; i++)
                 argv[i] = streq(s->cmd[i], "@") ? (char *) dev : s->cmd[i];
-        assert_int_equal(run_in(argv, s->input, NULL), 0);
+        assert_int_equal(bdt_run(argv, s->input, NULL), 0);
 }
 
 /* Everything kiln could be asked to do to a device that must stay intact. */
@@ -294,7 +241,7 @@ static void test_foreign_signatures_untouched(void **state) {
                 if (!streq(before, after))
                         fail_msg("%s: device changed (%s → %s)", s->name, before, after);
                 char *argv[] = { "losetup", "-d", dev, NULL };
-                run(argv);
+                bdt_run_ok(argv);
         }
 }
 
@@ -345,8 +292,8 @@ static void test_relabel(void **state) {
         blockdev_want w2 = { .fstype = "xfs", .label = "new", .relabel = true };
         blockdev_probe after = {};
 
-        run(mk1);
-        run(mk2);
+        bdt_run_ok(mk1);
+        bdt_run_ok(mk2);
         prepare(d1, w1, BLOCKDEV_ACTION_RELABEL, &after);
         assert_string_equal(after.label, "new");
         blockdev_probe_done(&after);
@@ -401,7 +348,7 @@ static void test_mount(void **state) {
          * UUID is checked before mounting. */
         assert_int_equal(blockdev_mount(dev, after.uuid, target, &o), 0);
         char *mk[] = { "mkfs.ext4", "-q", other, NULL };
-        run(mk);
+        bdt_run_ok(mk);
         assert_int_equal(blockdev_mount(other, after.uuid, target, &o), -EBUSY);
         _cleanup_free_ char *t2 = path_join(root, "srv/other");
         assert_int_equal(blockdev_mount(other, after.uuid, t2, &o), -ESTALE);
@@ -435,7 +382,7 @@ static void test_mount_existing_data_untouched(void **state) {
         struct stat st;
 
         char *mk[] = { "mkfs.ext4", "-q", "-L", "kiln-ex", dev, NULL };
-        run(mk);
+        bdt_run_ok(mk);
         assert_int_equal(blockdev_probe_device(dev, &p), 0);
         o.fstype = "ext4";
         assert_int_equal(blockdev_mount(dev, p.uuid, target, &o), 1);
@@ -492,7 +439,7 @@ static void grow_case(const char *fstype, uint64_t size, uint64_t new_size, int 
 
         assert_int_equal(truncate(file, (off_t) new_size), 0);
         char *argv[] = { "losetup", "-c", dev, NULL };
-        run(argv);
+        bdt_run_ok(argv);
         assert_int_equal(blockdev_grow(dev, fstype, mnt, &old_sz, &new_sz), expect);
         if (expect < 0) {
                 assert_int_equal(blockdev_fs_size(dev, fstype, &fs_sz), 0);
@@ -538,7 +485,7 @@ static void *attach_later(void *p) {
         usleep((useconds_t) l->delay);
         char *argv[] = { "losetup", "--find", "--show", (char *) l->file, NULL };
         char *out = NULL;
-        if (run_in(argv, NULL, &out) == 0)
+        if (bdt_run(argv, NULL, &out) == 0)
                 l->dev = strdup(strstrip(out));
         free(out);
         return NULL;
@@ -550,7 +497,7 @@ static void test_wait_appears_late(void **state) {
         _cleanup_free_ char *file = image("late", 32 * MiB), *label = NULL, *path = NULL, *how = NULL;
         assert_true(asprintf(&label, "late%d", (int) getpid() % 100000) > 0);
         char *mk[] = { "mkfs.ext4", "-q", "-F", "-L", label, file, NULL };
-        run(mk);
+        bdt_run_ok(mk);
 
         blockdev_query q = { .label = label };
         late_attach l = { .file = file, .delay = 1500 * USEC_PER_MSEC };
@@ -571,27 +518,20 @@ static void test_wait_appears_late(void **state) {
 static void test_wait_never_appears(void **state) {
         (void) state;
         need_root();
-        _cleanup_free_ char *label = NULL, *logpath = path_join(workdir, "wait.log"), *log = NULL;
+        _cleanup_free_ char *label = NULL, *expect = NULL;
         char *path = NULL, *how = NULL;
+        int saved;
         assert_true(asprintf(&label, "never%d", (int) getpid() % 100000) > 0);
         blockdev_query q = { .label = label };
 
-        fflush(stderr);
-        int saved = dup(2), fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        dup2(fd, 2);
-        close(fd);
+        char *logpath = bdt_stderr_begin(&saved);
         usec_t start = now_mono_usec();
         int r = blockdev_wait(&q, 2 * USEC_PER_SEC, &path, &how);
         usec_t took = now_mono_usec() - start;
-        fflush(stderr);
-        dup2(saved, 2);
-        close(saved);
-        assert_int_equal(read_full_file(logpath, 1 << 20, &log, NULL), 0);
-        fputs(log, stderr);
+        _cleanup_free_ char *log = bdt_stderr_end(logpath, saved);
         assert_int_equal(r, -ETIMEDOUT);
         assert_null(path);
         assert_true(took >= 2 * USEC_PER_SEC && took < 5 * USEC_PER_SEC);
-        _cleanup_free_ char *expect = NULL;
         assert_true(asprintf(&expect, "Gave up waiting for volume labelled '%s' after 2.", label) > 0);
         assert_non_null(strstr(log, expect));
 }
