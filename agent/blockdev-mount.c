@@ -325,28 +325,39 @@ typedef struct fstab_scan {
         size_t match_off, match_len; /* the matching line, without its newline */
         unsigned n_matches;
         unsigned lines[8];           /* line numbers of the first matches, for the error */
+        unsigned same_uuid_line;     /* a line mounting the same UUID elsewhere (0: none) */
 } fstab_scan;
 
-static void scan_fstab(const char *data, size_t len, const char *mountpoint, fstab_scan *s) {
+static void scan_line(const char *line, size_t l, size_t off, unsigned lineno, const blockdev_fstab_entry *e,
+                      fstab_scan *s) {
+        _cleanup_free_ char *spec = fstab_field(line, l, 0), *mp = fstab_field(line, l, 1);
+
+        if (!spec || !mp)
+                return;
+        if (!streq(mp, e->mountpoint)) {
+                if (!s->same_uuid_line && startswith(spec, "UUID=") && streq(spec + 5, e->uuid))
+                        s->same_uuid_line = lineno;
+                return;
+        }
+        if (s->n_matches == 0) {
+                s->match_off = off;
+                s->match_len = l;
+        }
+        if (s->n_matches < ELEMENTSOF(s->lines))
+                s->lines[s->n_matches] = lineno;
+        s->n_matches++;
+}
+
+static void scan_fstab(const char *data, size_t len, const blockdev_fstab_entry *e, fstab_scan *s) {
         unsigned lineno = 0;
         for (size_t off = 0; off < len;) {
                 const char *nl = memchr(data + off, '\n', len - off);
                 size_t l = nl ? (size_t) (nl - (data + off)) : len - off;
                 const char *line = data + off;
-                lineno++;
                 size_t lead = strspn(line, " \t");
-                if (lead < l && line[lead] != '#') {
-                        _cleanup_free_ char *mp = fstab_field(line, l, 1);
-                        if (mp && streq(mp, mountpoint)) {
-                                if (s->n_matches == 0) {
-                                        s->match_off = off;
-                                        s->match_len = l;
-                                }
-                                if (s->n_matches < ELEMENTSOF(s->lines))
-                                        s->lines[s->n_matches] = lineno;
-                                s->n_matches++;
-                        }
-                }
+                lineno++;
+                if (lead < l && line[lead] != '#')
+                        scan_line(line, l, off, lineno, e, s);
                 off += l + (nl ? 1 : 0);
         }
 }
@@ -407,12 +418,17 @@ int blockdev_fstab_ensure(const char *fstab_path, const blockdev_fstab_entry *e)
         r = read_full_file(fstab_path, FSTAB_MAX, &old, &old_len);
         if (r < 0 && r != -ENOENT)
                 return log_error_errno(r, "Failed to read %s: %m", fstab_path);
-        scan_fstab(old ? old : "", old_len, e->mountpoint, &s);
+        scan_fstab(old ? old : "", old_len, e, &s);
         if (s.n_matches > 1) {
                 _cleanup_free_ char *where = lines_list(&s);
                 return log_error_errno(-ENOTUNIQ, "%s has %u entries for %s (lines %s): not changing it.",
                                        fstab_path, s.n_matches, e->mountpoint, where ? where : "?");
         }
+        /* Not ours to remove (kiln can't tell who wrote it), but the volume
+         * would then be mounted twice at boot: say so. */
+        if (s.same_uuid_line)
+                log_warning("%s line %u also mounts UUID=%s, elsewhere than %s; leaving that line alone.", fstab_path,
+                            s.same_uuid_line, e->uuid, e->mountpoint);
         new = fstab_splice(old ? old : "", old_len, &s, line, &new_len);
         if (!new)
                 return log_oom();

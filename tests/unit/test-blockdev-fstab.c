@@ -141,6 +141,24 @@ static void test_escaped_mountpoint_matches(void **state) {
         assert_string_equal(d, expect);
 }
 
+/* The same volume mounted elsewhere by another line: warned about, kept. */
+static void test_same_uuid_elsewhere_kept(void **state) {
+        _cleanup_free_ char *p = path_join(*state, "fstab");
+        const char *before = "UUID=" UUID " /old ext4 defaults 0 2\n";
+        blockdev_fstab_entry e = entry("/data", "ext4", NULL);
+        _cleanup_free_ char *line = line_of(e), *expect = NULL;
+        int saved;
+
+        assert_int_equal(write_file_atomic(p, before, strlen(before), NULL), 0);
+        char *logpath = bdt_stderr_begin(&saved);
+        assert_int_equal(blockdev_fstab_ensure(p, &e), 1);
+        _cleanup_free_ char *log = bdt_stderr_end(logpath, saved);
+        assert_non_null(strstr(log, "line 1 also mounts UUID=" UUID ", elsewhere than /data"));
+        assert_true(asprintf(&expect, "%s%s\n", before, line) > 0);
+        _cleanup_free_ char *d = slurp(p);
+        assert_string_equal(d, expect);
+}
+
 static void test_duplicates_refused(void **state) {
         _cleanup_free_ char *p = path_join(*state, "fstab");
         const char *before = "UUID=a /data ext4 defaults 0 2\n# x\nUUID=b /data xfs defaults 0 0\n";
@@ -175,6 +193,7 @@ int main(void) {
                 T(test_append_keeps_everything),
                 T(test_replace_in_place),
                 T(test_escaped_mountpoint_matches),
+                T(test_same_uuid_elsewhere_kept),
                 T(test_duplicates_refused),
                 T(test_symlink_refused),
         };
