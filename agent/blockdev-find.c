@@ -53,15 +53,14 @@ static void candidates_done(candidates *c) {
 }
 #define _cleanup_candidates_ _cleanup_(candidates_done)
 
-/* Adds path (taking ownership of both strings) unless it is already there. */
+/* Adds path, taking ownership of both strings, unless it is already there
+ * (two sources naming one device) or the list is full (two are enough to
+ * refuse).  Returns 0 so callers can tail-call it. */
 static int candidates_add(candidates *c, char *path, char *how) {
-        for (size_t i = 0; i < c->n; i++)
-                if (streq(c->paths[i], path)) {
-                        free(path);
-                        free(how);
-                        return 0;
-                }
-        if (c->n >= ELEMENTSOF(c->paths)) {
+        bool keep = c->n < ELEMENTSOF(c->paths);
+        for (size_t i = 0; keep && i < c->n; i++)
+                keep = !streq(c->paths[i], path);
+        if (!keep) {
                 free(path);
                 free(how);
                 return 0;
@@ -101,7 +100,7 @@ static int filter_entry(const struct dirent *de) {
         return de->d_name[0] != '.';
 }
 
-/* Names in sys/block, sorted; multipath path devices (hidden) left out. */
+/* Names in sys/block, sorted (callers skip hidden multipath paths). */
 static int list_disks(const char *sys, struct dirent ***ret, int *ret_n) {
         _cleanup_free_ char *dir = path_join(sys, "block");
         if (!dir)
@@ -129,17 +128,13 @@ static bool disk_is_ebs_nvme(const char *sys, const char *name) {
         return startswith(name, "nvme") && model && streq(model, EBS_NVME_MODEL);
 }
 
-static char *dev_node(const char *dev, const char *name) {
-        return path_join(dev, name);
-}
-
 static int add_by_serial(const char *sys, const char *dev, const char *name, const char *serial, candidates *c) {
         _cleanup_free_ char *s = read_attr(sys, name, "device/serial");
         char *how = NULL, *path;
 
         if (!s || !streq(s, serial))
                 return 0;
-        path = dev_node(dev, name);
+        path = path_join(dev, name);
         if (!path || asprintf(&how, "NVMe serial %s of %s", serial, name) < 0) {
                 free(path);
                 return -ENOMEM;
@@ -222,7 +217,7 @@ static char *identify_node(const char *sys, const char *dev, const char *name) {
                         return ctrl;
                 free(ctrl);
         }
-        return dev_node(dev, name);
+        return path_join(dev, name);
 }
 
 static int add_by_ebs_name(const char *sys, const char *dev, const char *name, const char *want, candidates *c) {
@@ -240,7 +235,7 @@ static int add_by_ebs_name(const char *sys, const char *dev, const char *name, c
         }
         if (ebs_device_name_normalize(info.device_name, &canon) < 0 || !streq(canon, want))
                 return 0;
-        path = dev_node(dev, name);
+        path = path_join(dev, name);
         if (!path || asprintf(&how, "EBS device name '%s' in the NVMe identify data of %s", info.device_name,
                               name) < 0) {
                 free(path);
@@ -301,7 +296,7 @@ static int find_by_device_name(const blockdev_query *q, char **ret_path, char **
 }
 
 static int add_by_label(const char *dev, const char *name, const char *label, candidates *c) {
-        _cleanup_free_ char *node = dev_node(dev, name), *l = NULL, *uuid = NULL;
+        _cleanup_free_ char *node = path_join(dev, name), *l = NULL, *uuid = NULL;
         char *how = NULL;
 
         if (!node)
