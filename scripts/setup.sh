@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential cmake pkg-config
-  libyaml-dev libcurl4-openssl-dev libjansson-dev libsystemd-dev libblkid-dev libmount-dev zlib1g-dev
+  libyaml-dev libcurl4-openssl-dev libjansson-dev libsystemd-dev libblkid-dev libmount-dev zlib1g-dev xfslibs-dev
   # tests
   libcmocka-dev python3 python3-pytest python3-jinja2 python3-yaml systemd valgrind clang libclang-rt-14-dev
   # volumes (real mkfs, signatures for the safety tests)
