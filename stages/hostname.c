@@ -118,13 +118,19 @@ static int derive(kiln_ctx *ctx, hostname_names *ret) {
 /* ---- reading the current state ---- */
 
 static int read_text(const char *abs_path, char **ret) {
-        _cleanup_free_ char *p = root_path(abs_path);
-        int r = p ? read_full_file(p, SMALL_FILE_MAX, ret, NULL) : -ENOMEM;
+        _cleanup_free_ char *p = root_path(abs_path), *text = NULL;
+        size_t len;
+        int r = p ? read_full_file(p, SMALL_FILE_MAX, &text, &len) : -ENOMEM;
         if (r == -ENOENT) {
                 *ret = NULL;
                 return 0;
         }
-        return r;
+        if (r < 0)
+                return r;
+        if (strlen(text) != len)
+                return -EBADMSG; /* a NUL byte: editing it as text would lose what follows */
+        *ret = TAKE_PTR(text);
+        return 0;
 }
 
 /* The name in a hostname-style file (NULL when missing or empty). */
@@ -200,8 +206,7 @@ static int hosts_new_text(hosts_mode mode, const char *fqdn, const char *hostnam
         return 0;
 }
 
-static int plan_hosts(kiln_ctx *ctx, const hostname_names *n, json_t **plan) {
-        hosts_mode mode = hosts_mode_of(ctx);
+static int plan_hosts(hosts_mode mode, const hostname_names *n, json_t **plan) {
         _cleanup_free_ char *text = NULL;
         int r;
 
@@ -225,8 +230,13 @@ static int hostname_plan(kiln_ctx *ctx, json_t **ret_plan) {
         _cleanup_hostname_names_ hostname_names n = {};
         bool prefer_fqdn = json_is_true(ctx_config_get(ctx, "prefer_fqdn_over_hostname"));
         bool preserve = json_is_true(ctx_config_get(ctx, "preserve_hostname"));
+        hosts_mode mode = hosts_mode_of(ctx);
         int r;
 
+        if (preserve && mode == HOSTS_UNMANAGED) {
+                log_info("preserve_hostname is set and manage_etc_hosts is not: nothing to do.");
+                return 0;
+        }
         r = derive(ctx, &n);
         if (r == -ENODATA)
                 return 0;
@@ -244,7 +254,7 @@ static int hostname_plan(kiln_ctx *ctx, json_t **ret_plan) {
                 if (r < 0)
                         return r;
         }
-        return plan_hosts(ctx, &n, ret_plan);
+        return plan_hosts(mode, &n, ret_plan);
 }
 
 /* ---- apply ---- */

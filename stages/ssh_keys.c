@@ -56,17 +56,26 @@ static const char *login_user(kiln_ctx *ctx) {
 
 /* ---- the user's files, without following links ---- */
 
-static int open_ssh_dir(const passwd_entry *pw, bool create, int *ret_fd, bool *ret_created) {
+static int open_home(const passwd_entry *pw, int *ret_fd) {
         _cleanup_free_ char *home = root_path(pw->home);
-        _cleanup_close_ int hfd = -EBADF, fd = -EBADF;
-        bool created = false;
-        struct stat st;
+        int fd;
 
         if (!home)
                 return -ENOMEM;
-        hfd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (hfd < 0)
+        fd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* the home itself may be a link: the image's choice */
+        if (fd < 0)
                 return negative_errno();
+        *ret_fd = fd;
+        return 0;
+}
+
+/* ~/.ssh as a directory fd; -ELOOP when it is a symlink (or not a
+ * directory), -EPERM when another user owns it. */
+static int open_ssh_dir(int hfd, const passwd_entry *pw, bool create, int *ret_fd, bool *ret_created) {
+        _cleanup_close_ int fd = -EBADF;
+        bool created = false;
+        struct stat st;
+
         fd = openat(hfd, ".ssh", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0 && errno == ENOENT && create) {
                 if (mkdirat(hfd, ".ssh", 0700) < 0)
@@ -91,7 +100,10 @@ static int open_ssh_dir(const passwd_entry *pw, bool create, int *ret_fd, bool *
 /* The current file's text, or NULL when there is none. */
 static int read_keys_file(int dfd, const passwd_entry *pw, char **ret) {
         _cleanup_close_ int fd = openat(dfd, KEYS_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        _cleanup_free_ char *text = NULL;
         struct stat st;
+        size_t len;
+        int r;
 
         if (fd < 0 && errno == ENOENT) {
                 *ret = NULL;
@@ -105,7 +117,13 @@ static int read_keys_file(int dfd, const passwd_entry *pw, char **ret) {
                 return -ELOOP; /* a device, a FIFO or a hard link: not ours to read or replace */
         if (st.st_uid != pw->uid && st.st_uid != 0)
                 return -EPERM;
-        return read_full_fd(fd, KEYS_FILE_MAX, ret, NULL);
+        r = read_full_fd(fd, KEYS_FILE_MAX, &text, &len);
+        if (r < 0)
+                return r;
+        if (strlen(text) != len)
+                return -EBADMSG; /* a NUL byte: rewriting it as text would lose what follows */
+        *ret = TAKE_PTR(text);
+        return 0;
 }
 
 static int write_keys_file(int dfd, const passwd_entry *pw, const char *text) {
@@ -195,7 +213,8 @@ static int plan_additions(const passwd_entry *pw, json_t *keys, json_t **plan) {
 
         if (!target)
                 return -ENOMEM;
-        if (open_ssh_dir(pw, false, &dfd, NULL) >= 0)
+        _cleanup_close_ int hfd = -EBADF;
+        if (open_home(pw, &hfd) >= 0 && open_ssh_dir(hfd, pw, false, &dfd, NULL) >= 0)
                 (void) read_keys_file(dfd, pw, &old);
         if (authorized_keys_merge(old, keys, &text, &added) < 0)
                 return -ENOMEM;
@@ -230,7 +249,7 @@ static int ssh_keys_plan(kiln_ctx *ctx, json_t **ret_plan) {
 static int install(kiln_ctx *ctx, const passwd_entry *pw, json_t *lines) {
         _cleanup_free_ char *old = NULL, *text = NULL, *target = keys_file_path(pw);
         _cleanup_json_ json_t *added = NULL;
-        _cleanup_close_ int dfd = -EBADF;
+        _cleanup_close_ int hfd = -EBADF, dfd = -EBADF;
         bool created = false;
         json_t *v;
         size_t i;
@@ -238,9 +257,13 @@ static int install(kiln_ctx *ctx, const passwd_entry *pw, json_t *lines) {
 
         if (!target)
                 return log_oom();
-        r = open_ssh_dir(pw, true, &dfd, &created);
+        r = open_home(pw, &hfd);
         if (r < 0)
-                return log_error_errno(r, "Refusing to write %s: its directory can't be used safely: %m", target);
+                return log_error_errno(r, "Failed to open %s, the home directory of %s: %m", pw->home, pw->name);
+        r = open_ssh_dir(hfd, pw, true, &dfd, &created);
+        if (r < 0)
+                return log_error_errno(r, "Refusing to write %s: its directory is a symlink, not a directory or "
+                                       "another user's: %m", target);
         if (created) {
                 _cleanup_free_ char *dir = path_join(pw->home, ".ssh");
                 if (!dir || ctx_change(ctx, "created", dir, "0700, owner %s", pw->name) < 0)
@@ -248,8 +271,8 @@ static int install(kiln_ctx *ctx, const passwd_entry *pw, json_t *lines) {
         }
         r = read_keys_file(dfd, pw, &old);
         if (r < 0)
-                return log_error_errno(r, "Refusing to update %s (a symlink, a hard link or not the user's): %m",
-                                       target);
+                return log_error_errno(r, "Refusing to update %s (a symlink, a hard link, another user's file or "
+                                       "not text): %m", target);
         if (authorized_keys_merge(old, lines, &text, &added) < 0)
                 return log_oom();
         if (json_array_size(added) == 0)

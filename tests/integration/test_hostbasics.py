@@ -316,6 +316,40 @@ def test_ssh_dir_of_another_user_is_refused(host):
     assert os.listdir(ssh) == []
 
 
+def test_hard_linked_or_binary_authorized_keys_is_refused(host):
+    ssh = host.path("/home/admin/.ssh")
+    ssh.mkdir(mode=0o700)
+    os.chown(ssh, 1000, 1000)
+    secret = host.write("/home/admin/secret", "not for keys\n", 0o600)
+    os.chown(secret, 1000, 1000)
+    os.link(secret, ssh / "authorized_keys")
+    host.use_seed(extra_config=IMAGE_SSH)
+    p = host.run(check=False)
+    assert p.returncode == 1 and "Refusing to update /home/admin/.ssh/authorized_keys" in p.stderr
+    assert secret.read_text() == "not for keys\n" and os.stat(secret).st_nlink == 2
+    (ssh / "authorized_keys").unlink()
+    (ssh / "authorized_keys").write_bytes(KEY_B.encode() + b"\n\0garbage\n")
+    host.reboot()
+    assert host.run(check=False).returncode == 1
+    assert (ssh / "authorized_keys").read_bytes() == KEY_B.encode() + b"\n\0garbage\n"
+
+
+def test_missing_home_fails_the_module(host):
+    host.path("/home/admin").rmdir()
+    host.use_seed(extra_config=IMAGE_SSH)
+    p = host.run(check=False)
+    assert p.returncode == 1
+    assert "Failed to open /home/admin, the home directory of admin: No such file or directory" in p.stderr
+    assert not host.path("/home/admin").exists(), "kiln does not create home directories"
+
+
+def test_preserve_hostname_alone_does_nothing(host):
+    host.use_seed(user_data=cloud_config(preserve_hostname=True))
+    host.run()
+    assert host.module("network", "hostname")["reason"] == "nothing to do"
+    assert not host.path("/etc/hostname").exists()
+
+
 def test_bad_key_in_user_data_is_an_input_error(host):
     ud = "#cloud-config\nssh_authorized_keys:\n  - " + KEY_B + "\n  - ssh-ed25519 AAAAnotbase64! x\n"
     host.use_seed(user_data=ud, extra_config=IMAGE_SSH)
