@@ -96,9 +96,12 @@ static int check_name(kiln_ctx *ctx, const char *name, hostname_source from, siz
                                why_max && strlen(name) > max ? why_max : "");
 }
 
+/* One error per bad value: a short name cut from a bad FQDN is not reported again. */
 static int validate_names(kiln_ctx *ctx, const hostname_names *n, bool prefer_fqdn) {
-        int r = check_name(ctx, n->hostname, n->hostname_from, HOSTNAME_KERNEL_MAX, NULL);
         int k = check_name(ctx, n->fqdn, n->fqdn_from, HOSTNAME_FQDN_MAX, NULL);
+        if (k < 0 && n->hostname_from == n->fqdn_from)
+                return k;
+        int r = check_name(ctx, n->hostname, n->hostname_from, HOSTNAME_KERNEL_MAX, NULL);
         if (r >= 0 && k >= 0 && prefer_fqdn)
                 k = check_name(ctx, n->fqdn, n->fqdn_from, HOSTNAME_KERNEL_MAX, " (prefer_fqdn_over_hostname is set)");
         return r < 0 ? r : k;

@@ -209,6 +209,7 @@ BAD_HOSTNAMES = [
     ({"hostname": "cortex-{{ v1.instance_id }}"}, "error: hostname: 'cortex-{{ v1.instance_id }}': templates"),
     ({"hostname": ""}, "user-data:2:11: error: hostname: is empty"),
     ({"manage_etc_hosts": "yes"}, "error: manage_etc_hosts: 'yes' is not one of: localhost, template"),
+    ({"hostname": "web.bad_domain.example"}, "user-data:2:11: error: hostname: 'web.bad_domain.example' may"),
 ]
 
 
@@ -220,6 +221,7 @@ def test_bad_hostname_values_change_nothing(host, keys, message):
     p = host.run(check=False)
     assert p.returncode == 1
     assert message in p.stderr
+    assert p.stderr.count(": error: ") == 1, "one error per bad value"
     after = host.snapshot()
     changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
     # only kiln's own bookkeeping moves: state, status, instance-data
@@ -233,7 +235,9 @@ def test_bad_local_hostname_in_metadata(host):
     host.use_seed(meta=dict(DEFAULT_META, **{"local-hostname": "bad_name.internal"}))
     p = host.run(check=False)
     assert p.returncode == 1
-    assert "instance-data: error: the metadata's local-hostname gives 'bad_name'" in p.stderr
+    assert ("instance-data: error: the metadata's local-hostname gives 'bad_name.internal', "
+            "which may contain only") in p.stderr
+    assert p.stderr.count(": error: ") == 1
     assert not host.path("/etc/hostname").exists()
 
 
