@@ -11,6 +11,7 @@ import os
 import socket
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -436,6 +437,18 @@ def test_scripts_are_per_instance(host):
     host.run()
     assert script_log(host).count("python") == 2
     assert host.path("/var/lib/kiln/instances/i-0fedcba9876543210/scripts/10-first.sh").exists()
+
+
+def test_script_timeout_is_recoverable(host):
+    host.use_seed(user_data=mime_scripts(
+        ("text/x-shellscript", "slow.sh", "#!/bin/sh\nsleep 30\n"),
+        ("text/x-shellscript", "after.sh", "#!/bin/sh\n" + LOG_LINE)), extra_config="kiln:\n  command_timeout: 0.5\n")
+    t0 = time.monotonic()
+    host.run()
+    assert time.monotonic() - t0 < 10
+    assert len(script_log(host)) == 1, "the next script still ran"
+    p = host.kiln("status", "--long", check=False)
+    assert p.returncode == 2 and "slow.sh' timed out and was killed" in p.stdout
 
 
 def test_plain_script_user_data(host):
