@@ -6,13 +6,19 @@
 #include "modules.h"
 
 extern const kiln_module module_bootcmd;
+extern const kiln_module module_hostname;
 extern const kiln_module module_runcmd;
+extern const kiln_module module_scripts_user;
+extern const kiln_module module_ssh_keys;
 
 static const kiln_module *const table[] = {
         /* network */
+        &module_hostname, /* first: bootcmd and everything after see the final name (cloud-init sets it in init) */
         &module_bootcmd,
+        &module_ssh_keys, /* before kiln-network lets sshd and user sessions start */
         /* final */
         &module_runcmd,
+        &module_scripts_user, /* user-data scripts after runcmd */
         NULL,
 };
 

@@ -22,7 +22,7 @@ DEFAULT_META = {
     "local-hostname": "ip-10-0-1-23.eu-west-1.compute.internal",
     "local-ipv4": "10.0.1.23",
     "placement": {"availability-zone": "eu-west-1a", "region": "eu-west-1"},
-    "public-keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKiln test@kiln"],
+    "public-keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINT+QnQrYxjZYHG5tXO5uBv9CWadzdJlFR1u0nQdnOby test@kiln"],
     "tags": {"Role": "cortex", "Name": "cortex-1"},
 }
 
@@ -32,11 +32,19 @@ def dump_yaml_like(obj) -> str:
     return json.dumps(obj, indent=2) + "\n"
 
 
+# Like a freshly baked image: root exists (kiln reads accounts from the file, never from the host's NSS).
+BASE_PASSWD = "root:x:0:0:root:/root:/bin/bash\n"
+BASE_GROUP = "root:x:0:\n"
+
+
 class Machine:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "etc/kiln").mkdir(parents=True, exist_ok=True)
+        (self.root / "etc/passwd").write_text(BASE_PASSWD)
+        (self.root / "etc/group").write_text(BASE_GROUP)
+        (self.root / "root").mkdir(mode=0o700, exist_ok=True)
         self.seed_dir = self.root / "var/lib/kiln/seed"
         self.seed_dir.mkdir(parents=True, exist_ok=True)
         self.boot_id_file = self.root / "proc/sys/kernel/random/boot_id"
