@@ -63,14 +63,52 @@ static int add_cloud_config(merge_state *m, const ud_part *p) {
         return merge_into(m->config, &m->map, doc, &map, &pol, &note);
 }
 
+bool userdata_script_name_is_safe(const char *name) {
+        size_t n = name ? strlen(name) : 0;
+        if (n == 0 || n > USERDATA_SCRIPT_NAME_MAX || name[0] == '.')
+                return false;
+        for (const char *c = name; *c; c++)
+                if (*c == '/' || (unsigned char) *c < ' ' || *c == 0x7f)
+                        return false;
+        return true;
+}
+
+static bool script_name_taken(json_t *scripts, const char *name) {
+        json_t *s;
+        size_t i;
+        json_array_foreach(scripts, i, s)
+                if (streq(json_get_string(s, "name", ""), name))
+                        return true;
+        return false;
+}
+
+/* Scripts are saved under their MIME filename (untrusted): it must be a
+ * plain, unique file name, checked here so `kiln validate` and the first
+ * stage catch it, not the final stage after others already ran. */
 static int add_script(merge_state *m, const ud_part *p, size_t index) {
-        _cleanup_free_ char *name = NULL;
-        if (p->filename && !strchr(p->filename, '/'))
+        _cleanup_free_ char *name = NULL, *quoted = NULL;
+        if (p->filename)
                 name = strdup(p->filename);
         else if (asprintf(&name, "part-%03zu", index) < 0)
                 name = NULL;
         if (!name)
                 return -ENOMEM;
+        json_t *tmp = json_string(name);
+        quoted = tmp ? json_dumps(tmp, JSON_ENCODE_ANY) : NULL; /* control characters escaped */
+        json_decref(tmp);
+        if (!userdata_script_name_is_safe(name)) {
+                diag_error(m->d, m->origin, 0, 0,
+                           "the script filename %s can't be used as a file name (no '/', no leading '.', "
+                           "no control characters, at most %d bytes)",
+                           quoted ? quoted : "?", USERDATA_SCRIPT_NAME_MAX);
+                return -EINVAL;
+        }
+        if (script_name_taken(m->scripts, name)) {
+                diag_error(m->d, m->origin, 0, 0,
+                           "another script part is also named %s; give each part its own filename",
+                           quoted ? quoted : "?");
+                return -EINVAL;
+        }
         json_t *s = json_pack("{s:s, s:s%}", "name", name, "content", p->data, p->len);
         if (!s) {
                 diag_error(m->d, m->origin, 0, 0, "script is not valid UTF-8 text");

@@ -9,10 +9,17 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "diag.h"
 #include "srcmap.h"
+
+#define USERDATA_SCRIPT_NAME_MAX 200
+
+/* A script part's name is used as a file name: no '/', no leading '.', no
+ * control characters, at most USERDATA_SCRIPT_NAME_MAX bytes. */
+bool userdata_script_name_is_safe(const char *name);
 
 int userdata_process(const char *raw, size_t len, json_t *instance_data, json_t **ret_config, srcmap *ret_map,
                      json_t **ret_scripts, diags *d);

@@ -24,46 +24,15 @@
 #include "log.h"
 #include "module.h"
 #include "state.h"
+#include "userdata.h"
 
-#define SCRIPT_NAME_MAX 200
-
-static bool script_name_is_safe(const char *name) {
-        size_t n = name ? strlen(name) : 0;
-        if (n == 0 || n > SCRIPT_NAME_MAX || name[0] == '.')
-                return false;
-        for (const char *c = name; *c; c++)
-                if (*c == '/' || (unsigned char) *c < ' ' || *c == 0x7f)
-                        return false;
-        return true;
-}
-
-static bool name_seen_before(json_t *scripts, size_t upto, const char *name) {
-        for (size_t i = 0; i < upto; i++)
-                if (streq(json_get_string(json_array_get(scripts, i), "name", ""), name))
-                        return true;
-        return false;
-}
-
+/* userdata.c already refused unsafe or duplicate names with a positioned
+ * error; this is the last line of defence before a name becomes a path. */
 static int check_script(kiln_ctx *ctx, size_t i, const char *name) {
-        _cleanup_free_ char *quoted = NULL;
-        json_t *tmp = json_string(name ? name : "");
-
-        quoted = tmp ? json_dumps(tmp, JSON_ENCODE_ANY) : NULL; /* control characters escaped */
-        json_decref(tmp);
-        if (!script_name_is_safe(name)) {
-                diags_add(ctx->diags, DIAG_ERROR, "user-data", 0, 0, NULL,
-                          "script part %zu: the filename %s can't be used as a file name "
-                          "(no '/', no leading '.', no control characters, at most %d bytes)",
-                          i + 1, quoted ? quoted : "?", SCRIPT_NAME_MAX);
-                return -EINVAL;
-        }
-        if (name_seen_before(ctx->scripts, i, name)) {
-                diags_add(ctx->diags, DIAG_ERROR, "user-data", 0, 0, NULL,
-                          "script part %zu: another script part is also named %s; give each part its own filename",
-                          i + 1, quoted ? quoted : "?");
-                return -EINVAL;
-        }
-        return 0;
+        if (userdata_script_name_is_safe(name))
+                return 0;
+        diags_add(ctx->diags, DIAG_ERROR, "user-data", 0, 0, NULL, "script part %zu has an unusable name", i + 1);
+        return -EINVAL;
 }
 
 static int scripts_user_plan(kiln_ctx *ctx, json_t **ret_plan) {

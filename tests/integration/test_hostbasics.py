@@ -218,7 +218,7 @@ BAD_HOSTNAMES = [
 def test_bad_hostname_values_change_nothing(host, keys, message):
     host.use_seed(user_data=cloud_config(**dict(keys, manage_etc_hosts=keys.get("manage_etc_hosts", True))),
                   extra_config=IMAGE_SSH)
-    before = host.snapshot()
+    before = host.snapshot(exclude=("proc", "run", "var"))
     p = host.run(check=False)
     assert p.returncode == 1
     assert message in p.stderr
@@ -458,20 +458,29 @@ def test_plain_script_user_data(host):
 
 
 @pytest.mark.parametrize("names,message", [
-    ((".hidden",), 'script part 1: the filename ".hidden" can\'t be used as a file name'),
-    (("..",), 'script part 1: the filename ".." can\'t be used'),
-    (("same.sh", "same.sh"), 'script part 2: another script part is also named "same.sh"'),
+    ((".hidden",), 'user-data[part 2: .hidden]: error: the script filename ".hidden" can\'t be used as a file name'),
+    (("..",), 'user-data[part 2: ..]: error: the script filename ".." can\'t be used'),
+    (("same.sh", "same.sh"), 'user-data[part 3: same.sh]: error: another script part is also named "same.sh"'),
 ])
 def test_bad_script_names_change_nothing(host, names, message):
     parts = [("text/x-shellscript", n, "#!/bin/sh\n" + LOG_LINE) for n in names]
-    host.use_seed(user_data=mime_scripts(
+    ud = mime_scripts(
         ("text/cloud-config", None, "#cloud-config\nruncmd: ['echo runcmd >> \"$KILN_ROOT/scripts.log\"']\n"),
-        *parts))
+        *parts)
+    host.use_seed(user_data=ud)
+    before = host.snapshot(exclude=("proc", "run", "var"))
     p = host.run(check=False)
     assert p.returncode == 1
-    assert "user-data: error: " + message in p.stderr
-    assert script_log(host) == [], "runcmd did not run either: the final stage had bad input"
+    assert message in p.stderr
+    # caught while loading user-data, before any stage changed anything
+    assert script_log(host) == []
     assert not host.path("/var/lib/kiln/instances/i-0123456789abcdef0/scripts").exists()
+    assert host.snapshot(exclude=("proc", "run", "var")) == before, "hostname and keys unchanged too"
+    # and `kiln validate` says the same before any boot
+    f = host.path("/tmp-ud")
+    f.write_bytes(ud.encode() if isinstance(ud, str) else ud)
+    v = host.kiln("validate", str(f), check=False)
+    assert v.returncode == 1 and message.replace("user-data", str(f), 1) in v.stderr
 
 
 def test_plan_lists_everything_and_changes_nothing(host):
