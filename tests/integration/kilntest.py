@@ -119,12 +119,13 @@ class Machine:
         return json.loads(self.path(f"/run/kiln/{f}").read_text())
 
     def snapshot(self, exclude=("proc",)) -> dict:
-        """path -> (type, mode, content hash or link target) for the whole tree."""
+        """path -> (type, mode, content hash or link target) for the whole tree,
+        leaving out the top-level directories named in exclude (and their contents)."""
         snap = {}
         for dirpath, dirnames, filenames in os.walk(self.root):
             rel_dir = os.path.relpath(dirpath, self.root)
-            if rel_dir.split(os.sep)[0] in exclude:
-                continue
+            if rel_dir == ".":
+                dirnames[:] = [d for d in dirnames if d not in exclude]
             for name in dirnames + filenames:
                 p = os.path.join(dirpath, name)
                 st = os.lstat(p)
