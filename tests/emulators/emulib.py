@@ -16,7 +16,9 @@ Shape:
          drop (close without answering), truncate (declare the full
          Content-Length, send half the body, close), delay (wait, then
          answer normally).
-  Stats      counters and a bounded request log.
+  Stats      counters and a bounded request log; `connections` counts the
+             distinct connections that carried a logged (non-control)
+             request since the last reset, so keep-alive reuse shows as 1.
   Response   what a protocol handler returns; the base handler sends it.
   EmulatorHandler  the HTTP/1.1 request handler: reads the body (plain or
          chunked), routes /_emulator/* to the control API, applies
@@ -235,10 +237,7 @@ class Stats:
             self.counters = {"requests": 0, "bytes_in": 0, "bytes_out": 0, "connections": 0,
                              "by_path": {}, "by_method": {}, "by_status": {}, "by_fault": {}}
             self.log = []
-
-    def note_connection(self):
-        with self.lock:
-            self.counters["connections"] += 1
+            self.conn_ids = set()
 
     def record(self, entry):
         with self.lock:
@@ -249,6 +248,8 @@ class Stats:
             c["requests"] += 1
             c["bytes_in"] += entry["bytes_in"]
             c["bytes_out"] += entry["bytes_out"]
+            self.conn_ids.add(entry["conn"])
+            c["connections"] = len(self.conn_ids)
             for name, key in (("by_path", entry["path"]), ("by_method", entry["method"]),
                               ("by_status", str(entry["status"]))):
                 c[name][key] = c[name].get(key, 0) + 1
@@ -318,7 +319,6 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         with self.server.conn_lock:
             self.server.conn_seq += 1
             self.conn_id = self.server.conn_seq
-        self.server.stats.note_connection()
 
     def __getattr__(self, name):
         # Every method (even unknown ones) goes through one dispatcher, so the
@@ -531,10 +531,10 @@ def load_faults_arg(text):
 
 
 def apply_startup_faults(server, args, extra):
-    """Apply flag faults, then --faults, then the emulator's own settings; freeze as initial state."""
+    """Apply flag faults and the emulator's own settings, then --faults over them; freeze as initial state."""
     server.faults.update(faults_from_args(args))
-    server.faults.update(load_faults_arg(args.faults))
     server.faults.update(extra)
+    server.faults.update(load_faults_arg(args.faults))
     server.faults.freeze_initial()
 
 
