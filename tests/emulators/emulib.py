@@ -150,6 +150,9 @@ class FaultSet:
     @staticmethod
     def _shorthand_rules(spec):
         path = spec.get("fault_path", "*")
+        status = spec.get("fail_status", 500)
+        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+            raise FaultError(f"fail_status: expected an HTTP error status 400..599, got {status!r}")
         rules = []
         simple = (("throttle_next", {"action": "status", "status": 429}),
                   ("fail_next", {"action": "status", "status": spec.get("fail_status", 500)}),
