@@ -42,7 +42,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
 CONTROL_PREFIX = "/_emulator"
 LOG_LIMIT = 10000
@@ -285,11 +285,12 @@ class Request:
     """The parts of a request a protocol handler needs."""
 
     def __init__(self, method, raw_path, headers, body, conn_id):
-        parts = urlsplit(raw_path)
+        # Not urlsplit(): it would read "//latest/..." as a host name.
+        path, _, query = raw_path.partition("?")
         self.method = method
-        self.path = unquote(parts.path) or "/"
-        self.raw_query = parts.query
-        self.query = parse_qs(parts.query, keep_blank_values=True)
+        self.path = unquote(path.partition("#")[0]) or "/"
+        self.raw_query = query
+        self.query = parse_qs(query, keep_blank_values=True)
         self.headers = headers
         self.body = body
         self.conn_id = conn_id
