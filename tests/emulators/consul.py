@@ -299,6 +299,7 @@ class ConsulHandler(emulib.EmulatorHandler):
     server_header = None
 
     def error_response(self, req, status):
+        self.server.request_token(req)  # a faulted request's log entry still shows its token
         bodies = {429: "rate limit exceeded", 500: "rpc error making call: No cluster leader"}
         return Response(status, bodies.get(status, http.HTTPStatus(status).phrase), TEXT)
 

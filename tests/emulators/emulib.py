@@ -400,22 +400,24 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
 
+    # Requests are recorded before the answer goes out: once a client has its
+    # answer, the stats a test reads next already include that request.
     def _send(self, req, resp, record, fault=None):
         body = b"" if req.method == "HEAD" else resp.body
+        if record:
+            self._record(req, resp.status, len(body), fault)
         self._write_head(resp, len(resp.body))
         self.wfile.write(body)
         self.wfile.flush()
-        if record:
-            self._record(req, resp.status, len(body), fault)
 
     def _send_truncated(self, req, resp):
         sent = resp.body[:len(resp.body) // 2]
         declared = max(len(resp.body), len(sent) + 1)
         self.close_connection = True
+        self._record(req, resp.status, len(sent), "truncate")
         self._write_head(resp, declared)
         self.wfile.write(sent)
         self.wfile.flush()
-        self._record(req, resp.status, len(sent), "truncate")
 
     def _record(self, req, status, bytes_out, fault):
         entry = {"conn": req.conn_id, "method": req.method, "path": req.path, "query": req.raw_query,
