@@ -413,11 +413,11 @@ class EmulatorHandler(BaseHTTPRequestHandler):
     def _send_truncated(self, req, resp):
         sent = resp.body[:len(resp.body) // 2]
         declared = max(len(resp.body), len(sent) + 1)
-        self.close_connection = True
         self._record(req, resp.status, len(sent), "truncate")
-        self._write_head(resp, declared)
+        self._write_head(resp, declared)  # no "Connection: close": the client must expect the rest
         self.wfile.write(sent)
         self.wfile.flush()
+        self.close_connection = True
 
     def _record(self, req, status, bytes_out, fault):
         entry = {"conn": req.conn_id, "method": req.method, "path": req.path, "query": req.raw_query,

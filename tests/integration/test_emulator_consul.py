@@ -19,6 +19,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "emulators"))
 from harness import Consul, EmulatorError, port_refuses  # noqa: E402
 
+NO_INTERVAL = "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService checks"
 CORTEX = {
     "Name": "cortex", "Port": 9009, "Tags": ["cortex", "az-eu-west-1a"], "Address": "10.0.1.23",
     "Meta": {"role": "cortex", "cluster": "cortex-prod"},
@@ -104,9 +105,9 @@ def test_invalid_address(consul):
 
 
 @pytest.mark.parametrize("check, message", [
-    ({"HTTP": "http://x/"}, "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService checks"),
-    ({"TCP": "127.0.0.1:1"}, "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService checks"),
-    ({"Args": ["/bin/true"]}, "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService checks"),
+    ({"HTTP": "http://x/"}, NO_INTERVAL),
+    ({"TCP": "127.0.0.1:1"}, NO_INTERVAL),
+    ({"Args": ["/bin/true"]}, NO_INTERVAL),
     ({"TTL": "10s", "Interval": "10s"}, "Invalid check: Interval and TTL cannot both be specified"),
     ({"Name": "only a name"}, "Invalid check: TTL must be > 0 for TTL checks"),
     ({"TTL": "0s"}, "Invalid check: TTL must be > 0 for TTL checks"),

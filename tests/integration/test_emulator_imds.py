@@ -11,6 +11,7 @@ import http.client
 import json
 import re
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -612,3 +613,18 @@ def test_bind_failure_is_reported(tmp_path):
         result = run_emulator(CORTEX_NODE, "--port", str(imds.port))
         assert result.returncode == 2
         assert "cannot bind" in result.stderr
+
+
+def test_curl_reuses_one_connection(imds, token):
+    # kiln's client is libcurl: the curl tool, given several URLs, reuses its connection the same way.
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    imds.reset_stats()
+    urls = [f"{imds.endpoint}/latest/meta-data/{p}" for p in ("instance-id", "local-ipv4", "placement/region")]
+    result = subprocess.run([curl, "-sS", "--fail", "-H", f"{TOKEN}: {token}", *urls], capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "i-0123456789abcdef010.0.1.23eu-west-1"
+    stats = imds.stats()
+    assert stats["requests"] == 3 and stats["connections"] == 1
