@@ -302,6 +302,9 @@ class EmulatorHandler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_header = None
+    # Head and body go out in two writes; without TCP_NODELAY the body waits
+    # for the client's delayed ACK (~40 ms per keep-alive request).
+    disable_nagle_algorithm = True
 
     def version_string(self):
         return self.server_header or ""

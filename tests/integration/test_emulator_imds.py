@@ -628,3 +628,15 @@ def test_curl_reuses_one_connection(imds, token):
     assert result.stdout == "i-0123456789abcdef010.0.1.23eu-west-1"
     stats = imds.stats()
     assert stats["requests"] == 3 and stats["connections"] == 1
+
+
+def test_keep_alive_answers_are_not_held_back(imds, token):
+    # Head and body are separate writes; with Nagle's algorithm on, each answer on a
+    # reused connection waited ~40 ms for the client's delayed ACK.
+    conn = imds.connection()
+    start = time.monotonic()
+    for _ in range(50):
+        imds.get("meta-data/instance-id", token, conn=conn)
+    elapsed = time.monotonic() - start
+    conn.close()
+    assert elapsed < 1.0, f"50 keep-alive requests took {elapsed:.2f}s"
