@@ -502,6 +502,9 @@ def add_common_arguments(parser):
                         help="bind at once but accept connections only after SECONDS "
                              "(until then connections are refused)")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="exit (status 0) when the parent process goes away, so a killed test run "
+                             "leaves no emulator behind")
     parser.add_argument("--fail-next", type=int, default=0, metavar="N",
                         help="the next N requests answer --fail-status")
     parser.add_argument("--fail-status", type=int, default=500, help="status for --fail-next (default 500)")
@@ -556,9 +559,21 @@ def publish_port(port, port_file):
     print(port, flush=True)
 
 
+def wait_unless_stopped(stop, seconds, parent):
+    """Sleep `seconds`; True when stopped early (signal, or the parent went away)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if stop.wait(min(0.5, max(0.0, deadline - time.monotonic()))):
+            return True
+        if parent and os.getppid() != parent:
+            return True
+    return False
+
+
 def main_loop(server, args):
     """Bind, publish the port, (maybe) wait, listen, serve until SIGTERM/SIGINT. Returns exit code."""
     stop = threading.Event()
+    parent = os.getppid()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
@@ -568,7 +583,7 @@ def main_loop(server, args):
     port = server.server_address[1]
     if args.start_delay > 0:
         publish_port(port, args.port_file)
-        if stop.wait(args.start_delay):
+        if wait_unless_stopped(stop, args.start_delay, args.exit_with_parent and parent):
             server.server_close()
             return 0
         server.server_activate()
@@ -578,7 +593,8 @@ def main_loop(server, args):
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     while not stop.wait(0.5):
-        pass
+        if args.exit_with_parent and os.getppid() != parent:
+            break
     server.shutdown()
     server.server_close()
     return 0

@@ -80,7 +80,7 @@ class Emulator:
 
     def command(self):
         return [self.python, os.path.join(HERE, self.script), *self.extra_args, "--host", self.host,
-                "--port", str(self.requested_port), "--port-file", self.port_file]
+                "--port", str(self.requested_port), "--port-file", self.port_file, "--exit-with-parent"]
 
     def start(self):
         self.tmpdir = tempfile.mkdtemp(prefix="kiln-emulator-")

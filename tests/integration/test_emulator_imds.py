@@ -640,3 +640,25 @@ def test_keep_alive_answers_are_not_held_back(imds, token):
     elapsed = time.monotonic() - start
     conn.close()
     assert elapsed < 1.0, f"50 keep-alive requests took {elapsed:.2f}s"
+
+
+def process_gone(pid):
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_exit_with_parent(tmp_path):
+    # The emulator's parent (a shell) exits: the orphaned emulator must go too.
+    port_file = tmp_path / "port"
+    script = f'"{sys.executable}" "{EMULATOR}" "{CORTEX_NODE}" --port-file "{port_file}" --exit-with-parent ' \
+             '>/dev/null & echo $!; sleep 1'
+    shell = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=30)
+    pid = int(shell.stdout.split()[0])
+    assert port_file.exists(), "the emulator was up while its parent lived"
+    deadline = time.monotonic() + 5
+    while not process_gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process_gone(pid)
