@@ -15,6 +15,11 @@ from pathlib import Path
 
 SOURCE_DIR = Path(os.environ.get("KILN_SOURCE_DIR", Path(__file__).resolve().parents[2]))
 KILN = os.environ.get("KILN_BINARY", str(SOURCE_DIR / "build" / "kiln"))
+# KILN_VALGRIND=1 runs every kiln invocation of the integration tests under
+# memcheck; any error or leak makes that invocation exit 99.
+VALGRIND = ["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full",
+            "--errors-for-leak-kinds=definite,indirect", "--show-leak-kinds=definite,indirect"] \
+    if os.environ.get("KILN_VALGRIND") == "1" else []
 
 DEFAULT_META = {
     "instance-id": "i-0123456789abcdef0",
@@ -98,7 +103,7 @@ class Machine:
         e.pop("JOURNAL_STREAM", None)
         if env:
             e.update(env)
-        cmd = [KILN, "--root", str(self.root), *args]
+        cmd = [*VALGRIND, KILN, "--root", str(self.root), *args]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=e, input=input)
         if check and p.returncode != 0:
             raise AssertionError(f"{cmd} exited {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}")
