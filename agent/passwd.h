@@ -1,4 +1,5 @@
-/* passwd.h — looking a user up in <root>/etc/passwd, by reading the file.
+/* passwd.h — users and groups from <root>/etc/passwd and group, by reading
+ * the files; plus the owner and mode syntax config uses.
  *
  * Why not getpwnam(3): it asks the live machine's NSS (sssd, LDAP, the
  * host's own /etc/passwd), so under --root it would answer for the wrong
@@ -12,11 +13,13 @@
 #pragma once
 
 #include <stdbool.h>
+#include <jansson.h>
 #include <sys/types.h>
 
 #include "macro.h"
 
 #define PASSWD_FILE "/etc/passwd"
+#define GROUP_FILE "/etc/group"
 #define PASSWD_MAX (4U * 1024U * 1024U)
 
 typedef struct passwd_entry {
@@ -38,6 +41,19 @@ int passwd_lookup(const char *name, passwd_entry *ret);
  * or '+' or '#'. */
 bool passwd_name_is_valid(const char *name);
 void passwd_entry_clear(passwd_entry *e);
+
+/* A group's gid from the text of a group file / from root_path("/etc/group"). */
+int group_find(const char *text, const char *name, gid_t *ret);
+int group_lookup(const char *name, gid_t *ret);
+
+/* Ownership as config writes it (cloud-init's `owner`): "user", "user:group",
+ * ":group", names or numeric ids, resolved against <root>/etc/passwd and
+ * group.  An unset part is (uid_t)/(gid_t) -1 ("leave as is"). -ENOENT for
+ * an unknown name, -EINVAL for an empty spec. */
+int owner_parse(const char *spec, uid_t *ret_uid, gid_t *ret_gid);
+/* A file mode as config writes it: an integer (YAML's 0644 is already
+ * 420) or an octal string "0644"/"644"; 0..07777. */
+int mode_from_json(json_t *v, mode_t *ret);
 
 static inline void passwd_entry_clearp(passwd_entry *e) {
         passwd_entry_clear(e);
