@@ -10,13 +10,18 @@ extern const kiln_module module_hostname;
 extern const kiln_module module_runcmd;
 extern const kiln_module module_scripts_user;
 extern const kiln_module module_ssh_keys;
+extern const kiln_module module_write_files;
+extern const kiln_module module_write_files_deferred;
 
 static const kiln_module *const table[] = {
         /* network */
         &module_hostname, /* first: bootcmd and everything after see the final name (cloud-init sets it in init) */
         &module_bootcmd,
         &module_ssh_keys, /* before kiln-network lets sshd and user sessions start */
+        /* config */
+        &module_write_files,
         /* final */
+        &module_write_files_deferred, /* first in final, as cloud-init: before commands that may need the files */
         &module_runcmd,
         &module_scripts_user, /* user-data scripts after runcmd */
         NULL,
