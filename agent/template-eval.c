@@ -109,18 +109,18 @@ int tmpl_eval_defined(tctx *c, const tnode *n, tval *ret) {
 /* -------------------------------------------------------- names, getattr */
 
 static int eval_name(tctx *c, const tnode *n, tval *ret) {
-        bool crossed = false;
+        bool crossed = false, isolated = false;
 
-        for (tframe *f = c->frame; f; f = f->up) {
+        for (tframe *f = c->frame; f && !isolated; f = f->up) {
                 for (size_t i = f->n; i-- > 0;)
                         if (streq(f->v[i].name, n->name) && !(crossed && streq(n->name, "loop")))
                                 return tval_copy(&f->v[i].v, ret);
-                if (f->isolated)
-                        break;
+                isolated = f->isolated;
                 if (f->include_boundary)
                         crossed = true;
         }
-        json_t *v = c->vars ? json_object_get(c->vars, n->name) : NULL;
+        /* `include ... without context` sees none of the render's variables */
+        json_t *v = c->vars && !isolated ? json_object_get(c->vars, n->name) : NULL;
         if (v)
                 return tval_set(ret, json_incref(v));
         return tval_undefined(c, n, ret, "'%s' is undefined", n->name);
@@ -794,6 +794,9 @@ int tmpl_eval_filter(tctx *c, const tnode *n, tval *seed, tval *ret) {
         _cleanup_tval_ tval in = {};
         int r = 0;
 
+        if (n->op < 0)
+                return tctx_error(c, n, "no filter named '%s'", n->name);
+
         if (!n->a)
                 in = tval_take(seed);
         else if (seed && n->a->kind == TN_FILTER)
@@ -808,6 +811,9 @@ int tmpl_eval_filter(tctx *c, const tnode *n, tval *seed, tval *ret) {
 static int eval_test(tctx *c, const tnode *n, tval *ret) {
         _cleanup_tval_ tval in = {};
         int r;
+
+        if (n->op < 0)
+                return tctx_error(c, n, "no test named '%s'", n->name);
 
         if ((r = tmpl_eval(c, n->a, &in)) < 0)
                 return r;

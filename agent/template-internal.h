@@ -272,7 +272,7 @@ typedef struct tframe {
         tvar *v;
         size_t n, cap;
         bool include_boundary; /* frames above are the includer's: `loop` is hidden */
-        bool isolated;         /* frames above are invisible (include without context) */
+        bool isolated;         /* frames above and the variables are invisible (include without context) */
 } tframe;
 
 typedef struct tptrset {

@@ -9,10 +9,11 @@
  * What the tree holds for each kind (the fields of tnode):
  *   TN_DATA name/len: text        TN_OUTPUT a: expression
  *   TN_IF a: test, body, else_body (an elif is an TN_IF alone in else_body)
- *   TN_FOR list: target names, a: iterable, b: filter test, body, else_body, flag: body reads `loop`
- *   TN_SET list: targets, a: value            TN_SET_BLOCK list: target, b: filters, body
+ *   TN_FOR list: the target, a: iterable, b: filter test, body, else_body, flag: body reads `loop`
+ *   TN_SET list: the target, a: value         TN_SET_BLOCK list: the target, b: filters, body
+ *   (a target is a TN_NAME, or a TN_TUPLE of targets to unpack into)
  *   TN_INCLUDE a: name, flag: ignore missing, flag2: with context
- *   TN_WITH list: names, kw: values, body     TN_FILTER_BLOCK b: filters, body
+ *   TN_WITH list: targets, kw: values, body   TN_FILTER_BLOCK b: filters, body
  *   TN_GETATTR a: object, name                TN_GETITEM a: object, b: key (TN_SLICE a/b/c)
  *   TN_BINOP op, a, b   TN_CONCAT list   TN_COMPARE list: operands, ops   TN_COND a: test, b: then, c: else
  *   TN_FILTER/TN_TEST op: table index, a: input (NULL at the bottom of a filter block's chain),
@@ -570,19 +571,19 @@ static int parse_filter(parser *p, tnode **node, bool start_inline) {
                 _cleanup_free_ char *name = tok_strdup(t);
                 if (!name)
                         return -ENOMEM;
-                int idx;
+                int idx = -1;
                 const tmpl_filter *f = tmpl_find_filter(name, &idx);
-                if (!f)
-                        return perr(p, t,
-                                    tmpl_filter_is_unsupported(name) ? "filter '%s' is not supported by kiln" :
-                                                                        "no filter named '%s'",
-                                    name);
                 next(p);
                 _cleanup_(tnode_freep) tnode *n = node_new(TN_FILTER, t);
                 if (!n)
                         return -ENOMEM;
                 n->op = idx;
-                if ((r = parse_filter_args(p, t, f, "filter", n)) < 0)
+                if (!f) {
+                        n->name = TAKE_PTR(name);
+                        r = tok_is_op(cur(p), OP_LPAREN) ? parse_call_args(p, &n->list, &n->kw) : 0;
+                } else
+                        r = parse_filter_args(p, t, f, "filter", n);
+                if (r < 0)
                         return r;
                 n->a = TAKE_PTR(*node);
                 *node = TAKE_PTR(n);
@@ -614,25 +615,32 @@ static int parse_test(parser *p, tnode **node) {
         if (!name)
                 return -ENOMEM;
         const tmpl_filter *f = tmpl_find_test(name, &idx);
-        if (!f)
-                return perr(p, t, "no test named '%s'", name);
         next(p);
         _cleanup_(tnode_freep) tnode *n = node_new(TN_TEST, t);
         if (!n)
                 return -ENOMEM;
-        n->op = idx;
+        n->op = f ? idx : -1;
         if (tok_is_op(cur(p), OP_LPAREN))
-                r = parse_filter_args(p, t, f, "test", n);
+                r = parse_call_args(p, &args, &kwargs);
         else if (test_arg_follows(cur(p))) {
                 tnode *arg = NULL;
                 if (tok_is_name(cur(p), "is"))
                         return perr(p, cur(p), "you cannot chain multiple tests with 'is'");
                 r = parse_primary(p, &arg);
-                if (r >= 0 && (r = tnodes_push(&args, arg)) >= 0 && (r = parse_postfix(p, &args.v[0])) >= 0)
-                        r = bind_args(p, t, f, "test", n, &args, &kwargs);
-                tnodes_done(&args);
+                if (r >= 0 && (r = tnodes_push(&args, arg)) >= 0)
+                        r = parse_postfix(p, &args.v[0]);
         } else
+                r = 0;
+        if (r >= 0 && f)
                 r = bind_args(p, t, f, "test", n, &args, &kwargs);
+        else if (r >= 0) {
+                n->name = TAKE_PTR(name);
+                n->list = args;
+                n->kw = kwargs;
+                args = kwargs = (tnodes){};
+        }
+        tnodes_done(&args);
+        tnodes_done(&kwargs);
         if (r < 0)
                 return r;
         n->a = TAKE_PTR(*node);
@@ -920,37 +928,95 @@ static int parse_tuple(parser *p, bool with_condexpr, const char *extra_end, boo
 
 /* ------------------------------------------------------------ statements */
 
-/* Assignment target: name, or names separated by commas (optionally in
- * parentheses).  Stores TN_NAME nodes in targets. */
-static int parse_targets(parser *p, const char *extra_end, bool allow_tuple, tnodes *targets) {
-        bool paren = tok_is_op(cur(p), OP_LPAREN);
+static bool is_const_name(const ttok *t) {
+        return tok_is_name(t, "true") || tok_is_name(t, "false") || tok_is_name(t, "none") || tok_is_name(t, "True") ||
+               tok_is_name(t, "False") || tok_is_name(t, "None");
+}
+
+static int parse_target_tuple(parser *p, tnode **ret);
+
+/* A name, or a parenthesized target. */
+static int parse_target_primary(parser *p, tnode **ret) {
+        const ttok *t = cur(p);
         int r;
 
-        if (paren)
-                next(p);
-        for (;;) {
-                const ttok *t = cur(p);
-                if (t->kind != TT_NAME || tok_is_name(t, "true") || tok_is_name(t, "false") ||
-                    tok_is_name(t, "none") || tok_is_name(t, "True") || tok_is_name(t, "False") ||
-                    tok_is_name(t, "None"))
-                        return t->kind == TT_NAME ? perr(p, t, "can't assign to a constant") :
-                                                    unexpected(p, "a variable name");
-                tnode *n = node_new(TN_NAME, t);
-                if (!n || !(n->name = tok_strdup(t))) {
-                        tnode_free(n);
-                        return -ENOMEM;
-                }
-                if ((r = tnodes_push(targets, n)) < 0)
+        if (tok_is_op(t, OP_LPAREN)) {
+                if ((r = enter(p)) < 0)
                         return r;
                 next(p);
-                if (!allow_tuple || !tok_is_op(cur(p), OP_COMMA))
-                        break;
-                next(p);
-                if ((paren && tok_is_op(cur(p), OP_RPAREN)) || (extra_end && tok_is_name(cur(p), extra_end)) ||
-                    tok_is_op(cur(p), OP_ASSIGN))
-                        break;
+                r = parse_target_tuple(p, ret);
+                p->depth--;
+                if (r < 0)
+                        return r;
+                if ((r = expect_op(p, OP_RPAREN)) < 0) {
+                        tnode_free(*ret);
+                        *ret = NULL;
+                }
+                return r;
         }
-        return paren ? expect_op(p, OP_RPAREN) : 0;
+        if (t->kind != TT_NAME)
+                return unexpected(p, "a variable name");
+        if (is_const_name(t))
+                return perr(p, t, "can't assign to a constant");
+        tnode *n = node_new(TN_NAME, t);
+        if (!n || !(n->name = tok_strdup(t))) {
+                tnode_free(n);
+                return -ENOMEM;
+        }
+        next(p);
+        *ret = n;
+        return 0;
+}
+
+/* Jinja's parse_assign_target(): a name, or names and parenthesized
+ * targets separated by commas (a TN_TUPLE of them, unpacked on assignment). */
+static int parse_target_tuple(parser *p, tnode **ret) {
+        _cleanup_(tnode_freep) tnode *n = node_new(TN_TUPLE, cur(p));
+        bool is_tuple = false;
+        int r;
+
+        if (!n)
+                return -ENOMEM;
+        for (;;) {
+                tnode *e = NULL;
+                if (n->list.n > 0 && (r = expect_op(p, OP_COMMA)) < 0)
+                        return r;
+                if (is_tuple_end(p, NULL))
+                        break;
+                if ((r = parse_target_primary(p, &e)) < 0 || (r = tnodes_push(&n->list, e)) < 0)
+                        return r;
+                if (!tok_is_op(cur(p), OP_COMMA))
+                        break;
+                is_tuple = true;
+        }
+        if (!is_tuple) {
+                if (n->list.n == 1) {
+                        *ret = TAKE_PTR(n->list.v[0]);
+                        return 0;
+                }
+                return unexpected(p, "a variable name");
+        }
+        *ret = TAKE_PTR(n);
+        return 0;
+}
+
+static int parse_targets(parser *p, tnodes *targets) {
+        tnode *t = NULL;
+        int r = parse_target_tuple(p, &t);
+        if (r < 0)
+                return r;
+        return tnodes_push(targets, t);
+}
+
+static const tnode *find_name(const tnode *n, const char *name) {
+        if (n->kind == TN_NAME)
+                return streq(n->name, name) ? n : NULL;
+        for (size_t i = 0; i < n->list.n; i++) {
+                const tnode *f = find_name(n->list.v[i], name);
+                if (f)
+                        return f;
+        }
+        return NULL;
 }
 
 static int expect_end_name(parser *p, const char *name) {
@@ -996,12 +1062,12 @@ static int parse_for(parser *p, tnode *n) {
         static const char *const ends[] = { "endfor", "else", NULL }, *const ends2[] = { "endfor", NULL };
         int r;
 
-        if ((r = parse_targets(p, "in", true, &n->list)) < 0)
+        if ((r = parse_targets(p, &n->list)) < 0)
                 return r;
-        for (size_t i = 0; i < n->list.n; i++)
-                if (streq(n->list.v[i]->name, "loop"))
-                        return perr(p, &(ttok){ .line = n->list.v[i]->line, .col = n->list.v[i]->col },
-                                    "can't assign to special loop variable in for-loop target");
+        const tnode *loop = find_name(n->list.v[0], "loop");
+        if (loop)
+                return perr(p, &(ttok){ .line = loop->line, .col = loop->col },
+                            "can't assign to special loop variable in for-loop target");
         if ((r = expect_end_name(p, "in")) < 0 || (r = parse_tuple(p, false, "recursive", false, &n->a)) < 0)
                 return r;
         if (tok_is_name(cur(p), "if")) {
@@ -1046,13 +1112,13 @@ static int parse_set(parser *p, tnode *n) {
 
         if (cur(p)->kind == TT_NAME && tok_is_op(peek(p), OP_DOT))
                 return perr(p, cur(p), "namespace assignments are not supported by kiln");
-        if ((r = parse_targets(p, NULL, true, &n->list)) < 0)
+        if ((r = parse_targets(p, &n->list)) < 0)
                 return r;
         if (tok_is_op(cur(p), OP_ASSIGN)) {
                 next(p);
                 return parse_tuple(p, true, NULL, false, &n->a);
         }
-        if (n->list.n != 1)
+        if (n->list.v[0]->kind != TN_NAME)
                 return perr(p, cur(p), "a block set assigns exactly one name");
         n->kind = TN_SET_BLOCK;
         if (tok_is_op(cur(p), OP_PIPE) && (r = parse_filter(p, &n->b, false)) < 0)
@@ -1088,7 +1154,7 @@ static int parse_with(parser *p, tnode *n) {
                 tnode *e = NULL;
                 if (n->list.n > 0 && (r = expect_op(p, OP_COMMA)) < 0)
                         return r;
-                if ((r = parse_targets(p, NULL, false, &n->list)) < 0 || (r = expect_op(p, OP_ASSIGN)) < 0 ||
+                if ((r = parse_targets(p, &n->list)) < 0 || (r = expect_op(p, OP_ASSIGN)) < 0 ||
                     (r = parse_expression(p, true, &e)) < 0 || (r = tnodes_push(&n->kw, e)) < 0)
                         return r;
         }
@@ -1242,10 +1308,53 @@ static int parse_body(parser *p, const char *const *ends, tnodes *ret) {
         }
 }
 
+/* Jinja resolves filters and tests at compile time, except inside `if`
+ * blocks and inline ifs ("soft" frames, where `x is filter` guards may make
+ * them legitimately unknown): there an unknown one fails only when run. */
+static int check_unknown(parser *p, const tnode *n, bool soft);
+
+static int check_list(parser *p, const tnodes *l, bool soft) {
+        int r;
+        for (size_t i = 0; i < l->n; i++)
+                if ((r = check_unknown(p, l->v[i], soft)) < 0)
+                        return r;
+        return 0;
+}
+
+static int check_unknown(parser *p, const tnode *n, bool soft) {
+        bool inner = soft;
+        int r;
+
+        if (!n)
+                return 0;
+        if ((n->kind == TN_FILTER || n->kind == TN_TEST) && n->op < 0 && !soft) {
+                bool filter = n->kind == TN_FILTER;
+                return perr(p, &(ttok){ .line = n->line, .col = n->col },
+                            filter && tmpl_filter_is_unsupported(n->name) ? "filter '%s' is not supported by kiln" :
+                                                                             filter ? "no filter named '%s'" :
+                                                                                      "no test named '%s'",
+                            n->name);
+        }
+        if (n->kind == TN_IF || n->kind == TN_COND)
+                inner = true;
+        else if (n->kind == TN_FOR || n->kind == TN_WITH || n->kind == TN_SET_BLOCK || n->kind == TN_FILTER_BLOCK)
+                inner = false;
+        /* the parts evaluated in the enclosing frame */
+        bool outer_a = n->kind == TN_FOR, outer_kw = n->kind == TN_WITH;
+        if ((r = check_unknown(p, n->a, outer_a ? soft : inner)) < 0 || (r = check_unknown(p, n->b, inner)) < 0 ||
+            (r = check_unknown(p, n->c, inner)) < 0 || (r = check_list(p, &n->list, inner)) < 0 ||
+            (r = check_list(p, &n->kw, outer_kw ? soft : inner)) < 0 || (r = check_list(p, &n->body, inner)) < 0 ||
+            (r = check_list(p, &n->else_body, inner)) < 0)
+                return r;
+        return 0;
+}
+
 int tmpl_parse_tokens(ttoks *toks, const char *name, tnodes *ret, diags *d) {
         parser p = { .t = toks, .name = name, .d = d };
         tnodes body = {};
         int r = parse_body(&p, NULL, &body);
+        if (r >= 0)
+                r = check_list(&p, &body, false);
         if (r < 0) {
                 tnodes_done(&body);
                 return r;

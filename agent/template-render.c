@@ -10,7 +10,7 @@
  *   - `with` opens a scope; values are evaluated before any is bound;
  *   - an included template sees the includer's variables and loop
  *     variables but not `loop`, and its `set`s stay inside it;
- *     `without context` sees only the top-level variables.
+ *     `without context` sees none of them (only globals such as range).
  * Includes are read with openat2(RESOLVE_BENEATH) relative to the template
  * directory, so neither "..", an absolute name, nor a symlink can leave it;
  * each included file is parsed once per render and cached.
@@ -65,26 +65,26 @@ static int frame_set(tframe *f, const char *name, tval *v) {
         return 0;
 }
 
-/* Binds targets to v, unpacking when there are several (`for k, v in ...`). */
-static int assign(tctx *c, const tnode *at, const tnodes *targets, tval *v) {
+/* Binds target (a name, or a tuple of targets to unpack into) to *v (taken). */
+static int assign(tctx *c, const tnode *at, const tnode *target, tval *v) {
         _cleanup_json_ json_t *items = NULL;
         int r;
 
-        if (targets->n == 1)
-                return frame_set(c->frame, targets->v[0]->name, v);
+        if (target->kind == TN_NAME)
+                return frame_set(c->frame, target->name, v);
         if ((r = tval_require(c, v)) < 0 || (r = tmpl_iterate(c, at, v->j, &items)) < 0)
                 return r;
-        size_t n = json_array_size(items);
-        if (n > targets->n)
-                return tctx_error(c, at, "too many values to unpack (expected %zu)", targets->n);
-        if (n < targets->n)
-                return tctx_error(c, at, "not enough values to unpack (expected %zu, got %zu)", targets->n, n);
+        size_t n = json_array_size(items), want = target->list.n;
+        if (n > want)
+                return tctx_error(c, at, "too many values to unpack (expected %zu)", want);
+        if (n < want)
+                return tctx_error(c, at, "not enough values to unpack (expected %zu, got %zu)", want, n);
         for (size_t i = 0; i < n; i++) {
                 tval e = { .j = json_incref(json_array_get(items, i)) };
-                if ((r = frame_set(c->frame, targets->v[i]->name, &e)) < 0) {
-                        tval_done(&e);
+                r = assign(c, at, target->list.v[i], &e);
+                tval_done(&e);
+                if (r < 0)
                         return r;
-                }
         }
         return 0;
 }
@@ -131,10 +131,10 @@ static int render_set_block(tctx *c, const tnode *n) {
         if ((r = capture(c, n, &v)) < 0)
                 return r;
         if (!n->b)
-                return assign(c, n, &n->list, &v);
+                return assign(c, n, n->list.v[0], &v);
         if ((r = tmpl_eval_filter(c, n->b, &v, &f)) < 0)
                 return r;
-        return assign(c, n, &n->list, &f);
+        return assign(c, n, n->list.v[0], &f);
 }
 
 static int render_filter_block(tctx *c, const tnode *n) {
@@ -152,7 +152,7 @@ static int render_set(tctx *c, const tnode *n) {
 
         if ((r = tmpl_eval(c, n->a, &v)) < 0)
                 return r;
-        return assign(c, n, &n->list, &v);
+        return assign(c, n, n->list.v[0], &v);
 }
 
 static int render_if(tctx *c, const tnode *n) {
@@ -175,7 +175,7 @@ static int render_with(tctx *c, const tnode *n) {
                 r = tmpl_eval(c, n->kw.v[i], &vals[i]);
         c->frame = &f;
         for (size_t i = 0; i < n->list.n && r >= 0; i++)
-                r = frame_set(&f, n->list.v[i]->name, &vals[i]);
+                r = assign(c, n, n->list.v[i], &vals[i]);
         if (r >= 0)
                 r = render_body(c, &n->body);
         c->frame = f.up;
@@ -215,7 +215,7 @@ static int bind_loop(tctx *c, json_t *items, size_t i) {
 /* Binds the loop targets to item in the (cleared) current frame. */
 static int bind_item(tctx *c, const tnode *n, json_t *item) {
         tval v = { .j = json_incref(item) };
-        int r = assign(c, n, &n->list, &v);
+        int r = assign(c, n, n->list.v[0], &v);
         tval_done(&v);
         return r;
 }
