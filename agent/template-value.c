@@ -328,12 +328,20 @@ bool tmpl_truthy(json_t *v) {
         }
 }
 
-/* Exact comparison of an int with a double, like Python's: -1, 0, 1, or 2 (NaN). */
+/* Exact comparison of an int with a double, like Python's: -1, 0, 1, or 2 (NaN).
+ * (Converting either side would round: 2**53 + 1 != 2.0**53.) */
 static int cmp_int_double(int64_t i, double d) {
         if (isnan(d))
                 return 2;
-        long double li = (long double) i, ld = (long double) d; /* x86-64: 64-bit mantissa, exact */
-        return li < ld ? -1 : li > ld ? 1 : 0;
+        if (d >= 9223372036854775808.0)
+                return -1;
+        if (d < -9223372036854775808.0)
+                return 1;
+        double t = trunc(d);
+        int64_t ti = (int64_t) t;
+        if (i != ti)
+                return i < ti ? -1 : 1;
+        return d > t ? -1 : d < t ? 1 : 0;
 }
 
 /* Numbers: -1, 0, 1, or 2 when unordered (NaN). */

@@ -27,6 +27,7 @@ import base64
 import json
 import os
 import pathlib
+import shlex
 import subprocess
 
 import jinja2
@@ -35,6 +36,8 @@ import pytest
 SOURCE = pathlib.Path(os.environ.get("KILN_SOURCE_DIR", pathlib.Path(__file__).resolve().parents[2]))
 CORPUS = SOURCE / "tests" / "jinja"
 DRIVER = os.environ.get("KILN_TMPL_RENDER", str(SOURCE / "build" / "tests" / "tools" / "tmpl-render"))
+# e.g. KILN_TMPL_WRAPPER="valgrind -q --leak-check=full --error-exitcode=99" to check memory on every case
+WRAPPER = shlex.split(os.environ.get("KILN_TMPL_WRAPPER", ""))
 
 
 def parse_cases(path):
@@ -134,13 +137,18 @@ def render_kiln(case, tmp):
     dpath = tmp / "data.json"
     tpath.write_bytes(case["template"].encode("utf-8"))
     dpath.write_text(case["data"], encoding="utf-8")
-    args = [DRIVER, str(tpath), str(dpath)]
+    args = WRAPPER + [DRIVER, str(tpath), str(dpath)]
     if case["files"]:
         args.append(str(tmp / "templates"))
-    p = subprocess.run(args, capture_output=True, timeout=60)
+    p = subprocess.run(args, capture_output=True, timeout=300)
+    err = p.stderr.decode("utf-8", "replace")
+    # 1 is the driver's "template error"; anything else (a crash, a sanitizer or
+    # valgrind report) fails the case even when Jinja2 fails too.
+    assert p.returncode in (0, 1), f"driver exited {p.returncode}:\n{err}"
+    assert "Sanitizer" not in err, err
     if p.returncode == 0:
         return p.stdout, None
-    return None, p.stderr.decode("utf-8", "replace")
+    return None, err
 
 
 def write_files(case, tmp):
