@@ -511,8 +511,7 @@ static int lex_raw(lexer *lx, size_t begin_len) {
         return 0;
 }
 
-static int lex_comment(lexer *lx) {
-        unsigned line = lx->line, col = lx->col;
+static int lex_comment(lexer *lx, unsigned line, unsigned col) {
 
         for (size_t p = lx->pos; p + 1 < lx->len; p++) {
                 if ((lx->s[p] == '+' || lx->s[p] == '-') && at(lx, p + 1, "#}")) {
@@ -577,8 +576,9 @@ static int lex_root(lexer *lx) {
                 if (raw > 0)
                         r = lex_raw(lx, raw);
                 else if (kind == '#') {
+                        unsigned line = lx->line, col = lx->col;
                         advance(lx, open);
-                        r = lex_comment(lx);
+                        r = lex_comment(lx, line, col);
                 } else {
                         r = push_simple(lx, kind == '%' ? TT_BLOCK_BEGIN : TT_VAR_BEGIN, 0, open);
                         if (r >= 0) {

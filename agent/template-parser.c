@@ -25,6 +25,7 @@
 #include <stdarg.h>
 
 #include "template-internal.h"
+#include "util.h"
 
 #define MAX_DEPTH 100
 
@@ -1258,8 +1259,12 @@ static bool is_end(const ttok *t, const char *const *ends) {
 
 static int end_of_template(parser *p, const char *const *ends) {
         const ttok *o = p->open[p->n_open - 1];
+        const char *closing = ends[0];
+        for (size_t i = 0; ends[i]; i++)
+                if (startswith(ends[i], "end"))
+                        closing = ends[i];
         return perr(p, cur(p), "unexpected end of template: '%.*s' at %u:%u is not closed (expected '%s')",
-                    (int) o->len, o->text, o->line, o->col, ends[0]);
+                    (int) o->len, o->text, o->line, o->col, closing);
 }
 
 static int parse_data(parser *p, tnodes *body) {
