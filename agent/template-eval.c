@@ -168,6 +168,7 @@ static int64_t python_index(json_t *key, size_t n) {
 
 static int string_char(tctx *c, const tnode *n, json_t *s, int64_t idx, tval *ret) {
         size_t off = tmpl_utf8_offset(jstr(s), jlen(s), (size_t) idx);
+        c->work += off / 64;
         uint32_t cp;
         size_t len = tmpl_utf8_next(jstr(s) + off, jlen(s) - off, &cp);
         return tctx_string(c, n, jstr(s) + off, len, ret);
@@ -186,6 +187,8 @@ int tmpl_getitem(tctx *c, const tnode *n, json_t *obj, json_t *key, tval *ret) {
                 return no_attribute(c, n, obj, jstr(key), ret);
         if (json_is_array(obj) && tmpl_is_intlike(key) && (i = python_index(key, json_array_size(obj))) >= 0)
                 return tval_set(ret, json_incref(json_array_get(obj, i)));
+        if (json_is_string(obj))
+                c->work += jlen(obj) / 64;
         if (json_is_string(obj) && tmpl_is_intlike(key) &&
             (i = python_index(key, tmpl_utf8_count(jstr(obj), jlen(obj)))) >= 0)
                 return string_char(c, n, obj, i, ret);
@@ -268,6 +271,8 @@ static int slice_string(tctx *c, const tnode *n, json_t *obj, slice s, tval *ret
 
         if (!offs)
                 return -ENOMEM;
+        if ((r = tctx_charge(c, n, len / 64)) < 0)
+                return r;
         for (size_t i = 0, k = 0; k <= ncp; k++) {
                 uint32_t cp;
                 offs[k] = i;
@@ -577,6 +582,7 @@ static int eval_unary(tctx *c, const tnode *n, tval *ret) {
 
 static int contains(tctx *c, const tnode *n, json_t *hay, json_t *needle, bool *ret) {
         if (json_is_string(hay)) {
+                c->work += jlen(hay) / 64;
                 if (!json_is_string(needle))
                         return tctx_error(c, n, "'in <string>' requires string as left operand, not %s",
                                           tmpl_type_name(c, needle));

@@ -522,8 +522,10 @@ static int f_round(tctx *c, const tnode *n, tval *in, tval *args, tval *ret) {
 static int f_length(tctx *c, const tnode *n, tval *in, tval *args, tval *ret) {
         (void) args;
         json_t *v = in->j;
-        if (json_is_string(v))
+        if (json_is_string(v)) {
+                c->work += jlen(v) / 64;
                 return tval_set(ret, json_integer((json_int_t) tmpl_utf8_count(jstr(v), jlen(v))));
+        }
         if (json_is_array(v))
                 return tval_set(ret, json_integer((json_int_t) json_array_size(v)));
         if (json_is_object(v))
@@ -846,6 +848,7 @@ static int hash_key(tctx *c, const tnode *n, json_t *v, tbuf *out) {
         char buf[32];
         int r;
 
+        c->work++;
         if (json_is_string(v)) {
                 if ((r = tbuf_printf(out, "s%zu:", jlen(v))) < 0)
                         return r;

@@ -69,6 +69,7 @@ int tmpl_strip(tctx *c, const tnode *n, json_t *s, json_t *chars, bool left, boo
 
         if (chars && !json_is_string(chars))
                 return tctx_error(c, n, "strip arg must be None or str");
+        c->work += e / 64 + (chars ? e / 64 * jlen(chars) : 0);
         while (left && b < e) {
                 size_t k = tmpl_utf8_next(str + b, e - b, &cp);
                 if (!strip_cp(chars, cp))
@@ -112,6 +113,7 @@ int tmpl_replace(tctx *c, const tnode *n, json_t *s, json_t *old, json_t *new, i
         size_t len = jlen(s), olen = jlen(old), i = 0;
         int r;
 
+        c->work += len / 64;
         if (olen == 0)
                 r = replace_empty(c, n, s, new, count, &b);
         else {
@@ -238,6 +240,7 @@ static int m_split(tctx *c, const tnode *n, json_t *s, call_args *a, tval *ret) 
 
         if (!out)
                 return -ENOMEM;
+        c->work += jlen(s) / 64;
         if ((r = need_string(c, n, "split", sep)) < 0)
                 return r;
         if (a->v[1].j) {

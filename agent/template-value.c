@@ -285,6 +285,7 @@ int tmpl_repr(tctx *c, tbuf *out, json_t *v) {
 int tmpl_str(tctx *c, tbuf *out, json_t *v) {
         char buf[32];
 
+        c->work += 1 + (json_is_string(v) ? jlen(v) / 64 : 0);
         switch (json_typeof(v)) {
         case JSON_STRING:
                 return tbuf_put(out, jstr(v), jlen(v));
@@ -371,6 +372,7 @@ static int cmp_strings(json_t *a, json_t *b) {
 }
 
 bool tmpl_equal(tctx *c, json_t *a, json_t *b) {
+        c->work++; /* charged at the next tctx_charge(): deep comparisons cost */
         if (a == b)
                 return true;
         if (tmpl_is_number(a) && tmpl_is_number(b))
@@ -410,6 +412,7 @@ bool tmpl_equal(tctx *c, json_t *a, json_t *b) {
 
 /* Three-way Python ordering: -1, 0, 1, or 2 (unordered); <0 errno on TypeError. */
 static int order3(tctx *c, const tnode *n, top op, json_t *a, json_t *b, int *ret) {
+        c->work++;
         if (tmpl_is_number(a) && tmpl_is_number(b)) {
                 *ret = cmp_numbers(a, b);
                 return 0;
@@ -545,6 +548,7 @@ int tmpl_tojson(tctx *c, const tnode *n, tbuf *out, json_t *v, const char *inden
         char buf[32];
         double d;
 
+        c->work++;
         switch (json_typeof(v)) {
         case JSON_OBJECT:
                 return tojson_object(c, n, out, v, indent, depth);

@@ -184,3 +184,15 @@ def test_same_as_jinja(case, tmp_path):
         assert kerr.strip(), "kiln failed without a diagnostic"
         return
     assert got == want
+
+
+def test_benchmark_template_same_as_jinja(tmp_path):
+    """The ~1 MiB benchmark output (tests/tools/bench.j2) matches Jinja2 too."""
+    tools = SOURCE / "tests" / "tools"
+    case = {"template": (tools / "bench.j2").read_text(encoding="utf-8"), "files": {},
+            "data": (tools / "bench.json").read_text(encoding="utf-8")}
+    want, jerr = render_jinja(case, None)
+    got, kerr = render_kiln(case, tmp_path)
+    assert jerr is None and kerr is None, (jerr, kerr)
+    assert len(want) > 1_000_000
+    assert got == want
