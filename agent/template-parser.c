@@ -404,48 +404,47 @@ static int parse_subscribed(parser *p, tnode **ret) {
         return 0;
 }
 
+/* The key of `[...]`: one subscript, or a tuple of them ("a[1, 2]"). */
+static int parse_bracket_key(parser *p, const ttok *at, tnode **ret) {
+        _cleanup_(tnode_freep) tnode *key = node_new(TN_TUPLE, at);
+        int r;
+
+        if (!key)
+                return -ENOMEM;
+        while (!tok_is_op(cur(p), OP_RBRACKET)) {
+                tnode *e = NULL;
+                if ((key->list.n > 0 && (r = expect_op(p, OP_COMMA)) < 0) || (r = parse_subscribed(p, &e)) < 0 ||
+                    (r = tnodes_push(&key->list, e)) < 0)
+                        return r;
+        }
+        next(p);
+        if (key->list.n == 1) {
+                *ret = TAKE_PTR(key->list.v[0]);
+                return 0;
+        }
+        *ret = TAKE_PTR(key);
+        return 0;
+}
+
 static int parse_subscript(parser *p, tnode **node) {
         const ttok *t = next(p), *attr = cur(p);
         _cleanup_(tnode_freep) tnode *n = NULL, *key = NULL;
         int r;
 
-        if (t->op == OP_DOT) {
-                if (attr->kind == TT_NAME) {
-                        n = node_new(TN_GETATTR, attr);
-                        if (!n || !(n->name = tok_strdup(attr)))
-                                return -ENOMEM;
-                        next(p);
-                        n->a = TAKE_PTR(*node);
-                        *node = TAKE_PTR(n);
-                        return 0;
-                }
-                if (attr->kind != TT_INTEGER)
-                        return perr(p, attr, "expected name or number after '.'");
-                if ((r = parse_number_const(p, &key)) < 0)
-                        return r;
-        } else {
-                tnodes args = {};
-                while (!tok_is_op(cur(p), OP_RBRACKET)) {
-                        tnode *e = NULL;
-                        if ((args.n > 0 && (r = expect_op(p, OP_COMMA)) < 0) || (r = parse_subscribed(p, &e)) < 0 ||
-                            (r = tnodes_push(&args, e)) < 0) {
-                                tnodes_done(&args);
-                                return r;
-                        }
-                }
+        if (t->op == OP_DOT && attr->kind == TT_NAME) {
+                n = node_new(TN_GETATTR, attr);
+                if (!n || !(n->name = tok_strdup(attr)))
+                        return -ENOMEM;
                 next(p);
-                if (args.n == 1) {
-                        key = args.v[0];
-                        free(args.v);
-                } else {
-                        key = node_new(TN_TUPLE, t);
-                        if (!key) {
-                                tnodes_done(&args);
-                                return -ENOMEM;
-                        }
-                        key->list = args;
-                }
+                n->a = TAKE_PTR(*node);
+                *node = TAKE_PTR(n);
+                return 0;
         }
+        if (t->op == OP_DOT && attr->kind != TT_INTEGER)
+                return perr(p, attr, "expected name or number after '.'");
+        r = t->op == OP_DOT ? parse_number_const(p, &key) : parse_bracket_key(p, t, &key);
+        if (r < 0)
+                return r;
         n = node_new(TN_GETITEM, t);
         if (!n)
                 return -ENOMEM;
@@ -599,6 +598,22 @@ static bool test_arg_follows(const ttok *t) {
                tok_is_op(t, OP_LBRACKET) || tok_is_op(t, OP_LBRACE);
 }
 
+/* A test's arguments: "(...)", or one primary without parentheses ("is divisibleby 3"). */
+static int parse_test_args(parser *p, tnodes *args, tnodes *kwargs) {
+        tnode *arg = NULL;
+        int r;
+
+        if (tok_is_op(cur(p), OP_LPAREN))
+                return parse_call_args(p, args, kwargs);
+        if (!test_arg_follows(cur(p)))
+                return 0;
+        if (tok_is_name(cur(p), "is"))
+                return perr(p, cur(p), "you cannot chain multiple tests with 'is'");
+        if ((r = parse_primary(p, &arg)) < 0 || (r = tnodes_push(args, arg)) < 0)
+                return r;
+        return parse_postfix(p, &args->v[0]);
+}
+
 static int parse_test(parser *p, tnode **node) {
         const ttok *is = next(p);
         bool negated = false;
@@ -621,17 +636,7 @@ static int parse_test(parser *p, tnode **node) {
         if (!n)
                 return -ENOMEM;
         n->op = f ? idx : -1;
-        if (tok_is_op(cur(p), OP_LPAREN))
-                r = parse_call_args(p, &args, &kwargs);
-        else if (test_arg_follows(cur(p))) {
-                tnode *arg = NULL;
-                if (tok_is_name(cur(p), "is"))
-                        return perr(p, cur(p), "you cannot chain multiple tests with 'is'");
-                r = parse_primary(p, &arg);
-                if (r >= 0 && (r = tnodes_push(&args, arg)) >= 0)
-                        r = parse_postfix(p, &args.v[0]);
-        } else
-                r = 0;
+        r = parse_test_args(p, &args, &kwargs);
         if (r >= 0 && f)
                 r = bind_args(p, t, f, "test", n, &args, &kwargs);
         else if (r >= 0) {

@@ -139,50 +139,41 @@ double tmpl_num_value(json_t *v) {
 
 /* --------------------------------------------------------------- str/repr */
 
-void tmpl_float_repr(double d, char buf[static 32]) {
-        char tmp[40], digits[24];
-        int prec, exp, nd = 0, decpt;
-        char *w = buf;
+/* Shortest digits that read back as d (what Python's repr() picks): the
+ * correctly rounded %.Ne with the smallest N that round-trips.  Writes the
+ * digits without trailing zeros and returns the decimal exponent. */
+static int shortest_digits(double d, char digits[static 24], int *ret_nd) {
+        char tmp[40];
+        int nd = 0;
 
-        if (isnan(d)) {
-                strcpy(buf, "nan");
-                return;
-        }
-        if (isinf(d)) {
-                strcpy(buf, d < 0 ? "-inf" : "inf");
-                return;
-        }
-        if (d == 0) {
-                strcpy(buf, signbit(d) ? "-0.0" : "0.0");
-                return;
-        }
-        /* Shortest round-tripping digits: the correctly rounded %.Ne with the
-         * smallest N that reads back as d (what Python's repr() picks). */
-        for (prec = 0; prec < 17; prec++) {
-                snprintf(tmp, sizeof tmp, "%.*e", prec, d);
-                if (strtod(tmp, NULL) == d)
+        for (int prec = 0; prec < 17; prec++) {
+                snprintf(tmp, sizeof tmp, "%.*e", prec, fabs(d));
+                if (strtod(tmp, NULL) == fabs(d))
                         break;
         }
         const char *s = tmp;
-        if (*s == '-')
-                *w++ = *s++;
         for (; *s != 'e'; s++)
                 if (*s != '.')
                         digits[nd++] = *s;
         while (nd > 1 && digits[nd - 1] == '0')
                 nd--;
-        exp = atoi(s + 1);
-        decpt = exp + 1;
-        if (decpt > 16 || decpt < -3) {
-                *w++ = digits[0];
-                if (nd > 1) {
-                        *w++ = '.';
-                        memcpy(w, digits + 1, nd - 1);
-                        w += nd - 1;
-                }
-                snprintf(w, 8, "e%c%02d", exp < 0 ? '-' : '+', abs(exp) % 1000);
-                return;
+        *ret_nd = nd;
+        return atoi(s + 1);
+}
+
+/* d.ddde+XX, as Python writes exponents (at least two digits). */
+static void format_exponent(char *w, const char *digits, int nd, int exp) {
+        *w++ = digits[0];
+        if (nd > 1) {
+                *w++ = '.';
+                memcpy(w, digits + 1, nd - 1);
+                w += nd - 1;
         }
+        snprintf(w, 8, "e%c%02d", exp < 0 ? '-' : '+', abs(exp) % 1000);
+}
+
+/* Digits with the decimal point decpt places in, always with a fraction. */
+static void format_fixed(char *w, const char *digits, int nd, int decpt) {
         if (decpt <= 0) {
                 w += sprintf(w, "0.");
                 for (int i = 0; i < -decpt; i++)
@@ -203,6 +194,28 @@ void tmpl_float_repr(double d, char buf[static 32]) {
                 w += nd - decpt;
         }
         *w = 0;
+}
+
+/* Python's float.__repr__ (and str()). */
+void tmpl_float_repr(double d, char buf[static 32]) {
+        char digits[24];
+        int nd, exp;
+
+        if (isnan(d) || isinf(d)) {
+                strcpy(buf, isnan(d) ? "nan" : d < 0 ? "-inf" : "inf");
+                return;
+        }
+        if (d == 0) {
+                strcpy(buf, signbit(d) ? "-0.0" : "0.0");
+                return;
+        }
+        exp = shortest_digits(d, digits, &nd);
+        if (d < 0)
+                *buf++ = '-';
+        if (exp + 1 > 16 || exp + 1 < -3)
+                format_exponent(buf, digits, nd, exp);
+        else
+                format_fixed(buf, digits, nd, exp + 1);
 }
 
 static int repr_cp(tbuf *out, uint32_t cp, char quote) {
