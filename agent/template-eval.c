@@ -548,7 +548,7 @@ int tmpl_binop(tctx *c, const tnode *n, top op, json_t *a, json_t *b, tval *ret)
         if (op == OP_MUL && (is_sequence(b) && tmpl_is_intlike(a)))
                 return tmpl_binop(c, n, op, b, a, ret);
         if (op == OP_MOD && json_is_string(a))
-                return tctx_error(c, n, "string formatting with '%%' is not supported by kiln (use '~')");
+                return tmpl_percent_format(c, n, a, b, ret);
         return type_error(c, n, op, a, b);
 }
 

@@ -1193,6 +1193,23 @@ static int t_upper(tctx *c, const tnode *n, tval *in, tval *args, tval *ret) {
         return case_test(c, n, in, false, ret);
 }
 
+/* `fmt|format(a, b)` is `fmt % (a, b)`. */
+static int f_format(tctx *c, const tnode *n, tval *in, tval *args, tval *ret) {
+        _cleanup_json_ json_t *s = NULL, *tuple = json_array();
+        int r;
+
+        if (!tuple)
+                return -ENOMEM;
+        if ((r = str_value(c, n, in->j, &s)) < 0)
+                return r;
+        for (size_t i = 0; i < TMPL_MAX_PARAMS && args[i].j; i++)
+                if (json_array_append(tuple, args[i].j) < 0)
+                        return -ENOMEM;
+        if ((r = tmpl_mark_tuple(c, tuple)) < 0)
+                return r;
+        return tmpl_percent_format(c, n, s, tuple, ret);
+}
+
 /* ----------------------------------------------------------------- tables */
 
 static const tmpl_filter filters[] = {
@@ -1207,6 +1224,7 @@ static const tmpl_filter filters[] = {
         { "dictsort", f_dictsort, 0, { "case_sensitive", "by", "reverse" } },
         { "first", f_first, 0, {} },
         { "float", f_float, 0, { "default" } },
+        { "format", f_format, 0, { "arg1", "arg2", "arg3", "arg4", "arg5", "arg6", "arg7", "arg8" } },
         { "indent", f_indent, 0, { "width", "first", "blank" } },
         { "int", f_int, 0, { "default", "base" } },
         { "items", f_items, TF_UNDEF_INPUT, {} },
@@ -1302,7 +1320,7 @@ const tmpl_filter *tmpl_test_at(int index) {
 
 bool tmpl_filter_is_unsupported(const char *name) {
         static const char *const jinja[] = { "attr", "batch", "e", "escape", "filesizeformat", "forceescape",
-                                             "format", "groupby", "pprint", "random", "safe", "slice",
+                                             "groupby", "pprint", "random", "safe", "slice",
                                              "striptags", "truncate", "urlencode", "urlize", "wordcount",
                                              "wordwrap", "xmlattr" };
         for (size_t i = 0; i < ELEMENTSOF(jinja); i++)

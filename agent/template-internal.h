@@ -8,6 +8,7 @@
  *   template-render.c   statements → output, scopes, includes, public API
  *   template-filters.c  filters and tests (`x|upper`, `x is defined`)
  *   template-methods.c  the few Python methods allowed (`d.items()`, `s.split()`) and globals (range)
+ *   template-format.c   Python's printf-style `"%02d" % n` and the format filter
  *   template-value.c    Python's str()/repr()/==/</truthiness, tojson, the tuple marks
  *   template-utf8.c     UTF-8 and Python's Unicode case/space/printable rules
  *   template-unicode.c  the generated Unicode tables
@@ -242,7 +243,7 @@ enum {
         TF_UNDEF_INPUT = 1 << 0, /* the filter/test sees undefined input (default, defined...) */
         TF_UNDEF_ARGS = 1 << 1,  /* ... and undefined arguments */
 };
-#define TMPL_MAX_PARAMS 4
+#define TMPL_MAX_PARAMS 8
 
 typedef int (*tmpl_filter_fn)(tctx *c, const tnode *n, tval *in, tval *args, tval *ret);
 typedef struct tmpl_filter {
@@ -322,6 +323,8 @@ int tmpl_binop(tctx *c, const tnode *n, top op, json_t *a, json_t *b, tval *ret)
 int tmpl_compare(tctx *c, const tnode *n, int op, json_t *a, json_t *b, bool *ret);
 /* Python truthiness of a maybe-undefined value (lenient undefined: false). */
 int tmpl_truthy_tval(tctx *c, const tval *v, bool *ret);
+/* Python's `fmt % args` (args: a tuple, a mapping, or one value). */
+int tmpl_percent_format(tctx *c, const tnode *n, json_t *fmt, json_t *args, tval *ret);
 /* dict.items() as a list of (key, value) tuples. */
 int tmpl_dict_items(tctx *c, const tnode *n, json_t *d, tval *ret);
 /* True when Python's type of obj has an attribute `name` (a method, for us). */

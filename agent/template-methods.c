@@ -456,6 +456,25 @@ static int g_dict(tctx *c, const tnode *n, tval *ret) {
         return tval_set(ret, TAKE_PTR(o));
 }
 
+/* loop.cycle(a, b, ...): the argument at loop.index0 modulo their count.
+ * `loop` is a dict here, recognised by its integer index0. */
+static int loop_cycle(tctx *c, const tnode *n, json_t *loop, tval *ret) {
+        _cleanup_tval_ tval v = {};
+        json_t *i0 = json_object_get(loop, "index0");
+        int r;
+
+        if (!json_is_integer(i0) || json_object_get(loop, "cycle"))
+                return 1;
+        if (n->kw.n > 0)
+                return tctx_error(c, n, "loop.cycle() takes no keyword arguments");
+        if (n->list.n == 0)
+                return tctx_error(c, n, "no items for cycling given");
+        if ((r = tmpl_eval_defined(c, n->list.v[json_integer_value(i0) % n->list.n], &v)) < 0)
+                return r;
+        *ret = tval_take(&v);
+        return 0;
+}
+
 static int call_global(tctx *c, const tnode *n, tval *ret) {
         const char *name = n->a->name;
         _cleanup_tval_ tval v = {};
@@ -488,6 +507,8 @@ int tmpl_eval_call(tctx *c, const tnode *n, tval *ret) {
                         r = call_str(c, n, obj.j, name, ret);
                 else if (json_is_object(obj.j) && tmpl_has_method(obj.j, name))
                         r = call_dict(c, n, obj.j, name, ret);
+                else if (json_is_object(obj.j) && streq(name, "cycle"))
+                        r = loop_cycle(c, n, obj.j, ret);
                 if (r <= 0)
                         return r;
                 if (tmpl_has_method(obj.j, name))
