@@ -1001,6 +1001,8 @@ static int select_common(tctx *c, const tnode *n, tval *in, tval *args, bool att
                 return -ENOMEM;
         if (attr && (!args[0].j || !json_is_string(args[0].j)))
                 return tctx_error(c, n, "%s needs an attribute name", reject ? "rejectattr" : "selectattr");
+        if (!tmpl_truthy(in->j)) /* Jinja: `if value:` before anything else */
+                return tval_set(ret, TAKE_PTR(out));
         if ((r = tmpl_iterate(c, n, in->j, &a)) < 0)
                 return r;
         json_array_foreach(a, i, e) {
@@ -1067,6 +1069,8 @@ static int f_map(tctx *c, const tnode *n, tval *in, tval *args, tval *ret) {
 
         if (!out)
                 return -ENOMEM;
+        if (!tmpl_truthy(in->j)) /* Jinja: `if value:` before anything else */
+                return tval_set(ret, TAKE_PTR(out));
         if ((r = tmpl_iterate(c, n, in->j, &a)) < 0)
                 return r;
         json_array_foreach(a, i, e) {
