@@ -1275,10 +1275,12 @@ static int end_of_template(parser *p, const char *const *ends) {
 static int parse_data(parser *p, tnodes *body) {
         const ttok *t = next(p);
         tnode *n = node_new(TN_DATA, t);
-        if (!n || !(n->name = strndup(t->text, t->len))) {
+        if (!n || !(n->name = malloc(t->len + 1))) { /* memcpy: the text may hold NUL bytes */
                 tnode_free(n);
                 return -ENOMEM;
         }
+        memcpy(n->name, t->text, t->len);
+        n->name[t->len] = 0;
         n->len = t->len;
         return tnodes_push(body, n);
 }

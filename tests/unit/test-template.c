@@ -98,6 +98,19 @@ static void test_parse_once_render_many(void **state) {
         tmpl_free(NULL);
 }
 
+static void test_nul_bytes(void **state) {
+        (void) state;
+        static const char src[] = "a\0b{{ 'x\\x00y' }}{{ s }}\0";
+        _cleanup_diags_ diags d = DIAGS_INIT;
+        _cleanup_json_ json_t *vars = json_pack("{s:s%}", "s", "p\0q", (size_t) 3);
+        _cleanup_free_ char *out = NULL;
+        size_t len;
+
+        assert_int_equal(tmpl_render_string(src, sizeof src - 1, NULL, vars, &out, &len, &d), 0);
+        assert_int_equal(len, 10);
+        assert_memory_equal(out, "a\0bx\0yp\0q\0", 10);
+}
+
 static void test_vars_must_be_object(void **state) {
         (void) state;
         _cleanup_diags_ diags d = DIAGS_INIT;
@@ -399,6 +412,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_render_basics),
                 cmocka_unit_test(test_parse_once_render_many),
+                cmocka_unit_test(test_nul_bytes),
                 cmocka_unit_test(test_vars_must_be_object),
                 cmocka_unit_test(test_vars_not_modified),
                 cmocka_unit_test(test_syntax_error_positions),
