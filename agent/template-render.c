@@ -7,7 +7,8 @@
  *   - a `for` body is a scope that starts empty on every iteration (a `set`
  *     inside it neither leaks out nor survives to the next iteration), and
  *     its loop variables shadow outer names;
- *   - `with` opens a scope; values are evaluated before any is bound;
+ *   - `with`, `filter` and block `set` bodies are scopes; `with` values are
+ *     evaluated before any is bound;
  *   - an included template sees the includer's variables and loop
  *     variables but not `loop`, and its `set`s stay inside it;
  *     `without context` sees none of them (only globals such as range).
@@ -110,14 +111,18 @@ static int render_output(tctx *c, const tnode *n) {
         return out_error(c, n, tmpl_str(c, c->out, v.j));
 }
 
-/* Renders body into a string value (block set, filter block). */
+/* Renders body, in a scope of its own, into a string value (block set, filter block). */
 static int capture(tctx *c, const tnode *n, tval *ret) {
         _cleanup_tbuf_ tbuf b = { .max = c->max_output };
         tbuf *saved = c->out;
+        tframe f = { .up = c->frame };
         int r;
 
         c->out = &b;
+        c->frame = &f;
         r = render_body(c, &n->body);
+        c->frame = f.up;
+        frame_done(&f);
         c->out = saved;
         if (r < 0)
                 return r;
