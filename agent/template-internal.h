@@ -10,7 +10,7 @@
  *   template-methods.c  the few Python methods allowed (`d.items()`, `s.split()`) and globals (range)
  *   template-format.c   Python's printf-style `"%02d" % n` and the format filter
  *   template-value.c    Python's str()/repr()/==/</truthiness, tojson, the tuple marks
- *   template-utf8.c     UTF-8 and Python's Unicode case/space/printable rules
+ *   template-utf8.c     byte buffers (tbuf), UTF-8, Python's Unicode case/space/printable rules
  *   template-unicode.c  the generated Unicode tables
  *
  * Values are jansson values, shared by reference and never mutated once
@@ -123,7 +123,7 @@ typedef struct ttok {
         unsigned line, col;
         const char *text; /* points into the normalized source */
         size_t len;
-        char *str;        /* TT_STRING: decoded value; TT_DATA (when stripped/joined): owned copy */
+        char *str;        /* TT_STRING: the decoded value (owned) */
         size_t str_len;
         int64_t i;        /* TT_INTEGER */
         double f;         /* TT_FLOAT */
