@@ -6,11 +6,19 @@
 #include "modules.h"
 
 extern const kiln_module module_bootcmd;
+extern const kiln_module module_volumes;
+extern const kiln_module module_fs_setup;
+extern const kiln_module module_mounts;
 extern const kiln_module module_runcmd;
 
 static const kiln_module *const table[] = {
         /* network */
         &module_bootcmd,
+        /* data volumes after bootcmd (cloud-init's order: bootcmd, then disk
+         * setup and mounts); kiln's own key first, then the cloud-config ones */
+        &module_volumes,
+        &module_fs_setup,
+        &module_mounts,
         /* final */
         &module_runcmd,
         NULL,
