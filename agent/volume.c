@@ -195,8 +195,10 @@ int volume_check_want(kiln_ctx *ctx, const char *label_path, const char *fs_path
         blockdev_want w = spec_want(spec);
         _cleanup_free_ char *msg = NULL;
         int r = blockdev_want_check(&w, &msg);
+        /* With a supported type, what is wrong is the label. */
+        bool fs_ok = w.fstype && (streq(w.fstype, "ext4") || streq(w.fstype, "xfs"));
         if (r == -EINVAL)
-                return ctx_input_error(ctx, w.fstype && strstr(msg, "label") ? label_path : fs_path, "%s", msg);
+                return ctx_input_error(ctx, fs_ok ? label_path : fs_path, "%s", msg);
         return r < 0 ? log_oom() : 0;
 }
 
@@ -258,7 +260,7 @@ static int plan_mount(json_t *spec, json_t **plan) {
                       fs ? fs : "its filesystem", opts, (long long) (mode ? mode : 0755), owner,
                       spec_bool(spec, "grow") ? "; grown online when the device is larger" : ""))
                 return -ENOMEM;
-        if (!plan_add(plan, "fstab", VOLUME_FSTAB, "UUID=<its UUID> %s %s %s,nofail", mp, fs ? fs : "<its type>",
+        if (!plan_add(plan, "fstab", VOLUME_FSTAB, "UUID=<its UUID> %s %s %s (+ nofail, device timeout)", mp, fs ? fs : "<its type>",
                       opts))
                 return -ENOMEM;
         return 0;
