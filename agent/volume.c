@@ -260,8 +260,8 @@ static int plan_mount(json_t *spec, json_t **plan) {
                       fs ? fs : "its filesystem", opts, (long long) (mode ? mode : 0755), owner,
                       spec_bool(spec, "grow") ? "; grown online when the device is larger" : ""))
                 return -ENOMEM;
-        if (!plan_add(plan, "fstab", VOLUME_FSTAB, "UUID=<its UUID> %s %s %s (+ nofail, device timeout)", mp, fs ? fs : "<its type>",
-                      opts))
+        if (!plan_add(plan, "fstab", VOLUME_FSTAB, "UUID=<its UUID> %s %s %s (+ nofail, device timeout)", mp,
+                      fs ? fs : "<its type>", opts))
                 return -ENOMEM;
         return 0;
 }

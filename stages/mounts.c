@@ -115,7 +115,8 @@ static int parse_entry(kiln_ctx *ctx, json_t *entry, const char *origin, json_t 
         if (n < 2 || n > FIELDS_MAX)
                 return ctx_input_error(ctx, origin, "a mounts entry is [device, mountpoint, type, options, dump, "
                                        "pass] (2 to 6 fields)");
-        if (json_object_set_new(spec, "format", json_false()) < 0 || json_object_set_new(spec, "grow", json_false()) < 0)
+        if (json_object_set_new(spec, "format", json_false()) < 0 ||
+            json_object_set_new(spec, "grow", json_false()) < 0)
                 return log_oom();
         if (parse_spec(ctx, entry, origin, spec) < 0)
                 r = -EINVAL;

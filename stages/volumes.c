@@ -64,7 +64,8 @@ static const schema_key volume_props[] = {
                                 "creates and a filesystem it has just made; never applied to existing data."),
         KEY("mode", ST_STRING | ST_INTEGER, "Mode of a mountpoint kiln creates and of a new filesystem's root: "
                                             "\"0750\" or YAML octal 0750 (default 0755)."),
-        KEY("wait_seconds", ST_NUMBER, "How long to wait for a volume attached after boot (default 300, at most 3600)."),
+        KEY("wait_seconds", ST_NUMBER,
+            "How long to wait for a volume attached after boot (default 300, at most 3600)."),
         KEY("grow", ST_BOOLEAN, "Grow the filesystem online when the device is larger (default true)."),
         KEY("relabel", ST_BOOLEAN, "Relabel a filesystem of the wanted type that carries another label (default "
                                    "false: refuse and leave it untouched)."),
@@ -118,8 +119,8 @@ static int parse_ids(entry_ctx *e) {
         int r = 0;
 
         if (set_str(e->spec, "volume_id", item_str(e, "volume_id")) < 0 ||
-            set_str(e->spec, "device", item_str(e, "device")) < 0 || set_str(e->spec, "label", item_str(e, "label")) < 0 ||
-            set_str(e->spec, "filesystem", fs ? fs : "ext4") < 0)
+            set_str(e->spec, "device", item_str(e, "device")) < 0 ||
+            set_str(e->spec, "label", item_str(e, "label")) < 0 || set_str(e->spec, "filesystem", fs ? fs : "ext4") < 0)
                 return log_oom();
         if (volume_check_query(e->ctx, e->origin, e->spec) < 0)
                 r = -EINVAL;

@@ -491,7 +491,8 @@ def test_fs_setup_and_mounts(rig):
     assert rig.changes("fs_setup") == [("formatted", dev)]
     assert rig.changes("mounts") == [("mounted", "/srv/data"), ("fstab", "/etc/fstab")]
     uuid = blkid(dev, "UUID")
-    assert fstab_lines(rig)[-1] == f"UUID={uuid} /srv/data ext4 defaults,noatime,nofail,x-systemd.device-timeout=30s 0 2"
+    assert fstab_lines(rig)[-1] == (f"UUID={uuid} /srv/data ext4 "
+                                    "defaults,noatime,nofail,x-systemd.device-timeout=30s 0 2")
     assert blkid(dev, "LABEL") == lab
     m.reboot()
     rig.run(ud, check=True)
