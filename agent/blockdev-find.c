@@ -2,11 +2,17 @@
  *
  * Sources, most authoritative first (docs/volumes.md):
  *
- *   volume id   /sys/block/X/device/{model,serial}: an EBS NVMe volume's
- *               serial is its id without the dash.  This works through
- *               both the controller and the multipath subsystem link, and
- *               without udev; the by-id link udev makes
+ *   volume id   /sys/block/X/device/serial: an EBS NVMe volume's serial
+ *               is its id without the dash.  This works through both the
+ *               controller and the multipath subsystem link, and without
+ *               udev; the by-id link udev makes
  *               (nvme-Amazon_Elastic_Block_Store_vol…) is a second source.
+ *               On an NVMe disk the serial alone decides, whatever the
+ *               model says: a "vol…" serial is specific enough, and emulators (QEMU's
+ *               NVMe disk with serial=vol…, the end-to-end test) carry
+ *               their own model.  The device-name path below does need
+ *               the EBS model: the vendor-specific identify bytes mean a
+ *               device name only on EBS.
  *   device      the attach-time name in each EBS controller's identify data
  *               (ioctl, retried briefly while empty); then /dev/sdX or
  *               /dev/xvdX as a link (amazon-ec2-utils' udev rule) or a real
@@ -142,8 +148,17 @@ static int add_by_serial(const char *sys, const char *dev, const char *name, con
         return candidates_add(c, path, how);
 }
 
+/* A block device node whose size is 0 has nothing attached yet: a loop
+ * device without a backing file (their nodes outlive losetup -d), an empty
+ * drive.  It is not the volume, however its name matches. */
+static bool node_is_empty_blockdev(const char *node, const struct stat *st) {
+        uint64_t size;
+        return S_ISBLK(st->st_mode) && blockdev_device_size(node, &size) >= 0 && size == 0;
+}
+
 /* A /dev entry (a link or a node) resolved to the device node it names, if
- * it exists and is a block device (or, in a fake tree, a regular file). */
+ * it exists and is a non-empty block device (or, in a fake tree, a regular
+ * file). */
 static char *resolve_node(const char *dev, const char *rel) {
         _cleanup_free_ char *p = path_join(dev, rel);
         struct stat st;
@@ -152,7 +167,8 @@ static char *resolve_node(const char *dev, const char *rel) {
         char *real = realpath(p, NULL);
         if (!real)
                 return NULL;
-        if (stat(real, &st) < 0 || (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode))) {
+        if (stat(real, &st) < 0 || (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode)) ||
+            node_is_empty_blockdev(real, &st)) {
                 free(real);
                 return NULL;
         }
@@ -185,10 +201,14 @@ static int find_by_volume_id(const blockdev_query *q, const char *vol, bool *obs
         r = list_disks(sys, &v, &n);
         for (int i = 0; r >= 0 && i < n; i++) {
                 const char *name = v[i]->d_name;
-                if (!disk_is_ebs_nvme(sys, name) || disk_hidden(sys, name))
+                if (disk_hidden(sys, name))
                         continue;
-                *observable = true;
-                r = add_by_serial(sys, dev, name, serial, &c);
+                /* Ids are "observable" only where EBS volumes are: there a
+                 * missing id means "not attached yet" (see the top). */
+                if (disk_is_ebs_nvme(sys, name))
+                        *observable = true;
+                if (startswith(name, "nvme"))
+                        r = add_by_serial(sys, dev, name, serial, &c);
         }
         free_dirents(v, n);
         if (r < 0 && r != -ENOENT)
@@ -401,7 +421,8 @@ static void cross_check_name(const blockdev_query *q, const char *path) {
         if (!q->device || ebs_device_name_normalize(q->device, &canon) < 0)
                 return;
         node = identify_node(blockdev_sys_dir(q), blockdev_dev_dir(q), name);
-        if (!node || nvme_read_ebs_info(node, NVME_NAME_WAIT, &info) < 0 || !info.device_name[0])
+        if (!node || nvme_read_ebs_info(node, NVME_NAME_WAIT, &info) < 0 || !nvme_info_is_ebs(&info) ||
+            !info.device_name[0])
                 return;
         if (!ebs_device_names_equal(info.device_name, canon))
                 log_warning("Volume %s was attached as %s, not %s; using it (the volume id decides).", q->volume_id,

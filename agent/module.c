@@ -94,6 +94,22 @@ void ctx_recoverable(kiln_ctx *ctx, const char *format, ...) {
                 json_array_append_new(ctx->recoverable, json_string(msg));
 }
 
+int ctx_error(kiln_ctx *ctx, int err, const char *format, ...) {
+        _cleanup_free_ char *msg = NULL;
+        va_list ap;
+
+        va_start(ap, format);
+        if (vasprintf(&msg, format, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+        log_error("%s", msg ? msg : "error");
+        if (!ctx->errors)
+                ctx->errors = json_array();
+        if (ctx->errors)
+                json_array_append_new(ctx->errors, json_string(msg ? msg : strerror(err < 0 ? -err : EIO)));
+        return err < 0 ? err : -EIO;
+}
+
 int ctx_input_error(kiln_ctx *ctx, const char *key_path, const char *format, ...) {
         _cleanup_free_ char *msg = NULL;
         va_list ap;

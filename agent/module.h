@@ -14,8 +14,9 @@
  *                      on (the plan may be stale by a few milliseconds),
  *                      and record every change with ctx_change().  Return a
  *                      negative errno when the module could not do its job
- *                      (it is retried on the next run); things that went
- *                      wrong but let it finish are ctx_recoverable().
+ *                      (it is retried on the next run), saying why with
+ *                      ctx_error(); things that went wrong but let it
+ *                      finish are ctx_recoverable().
  *
  * Adding a module = one file in stages/ defining `const kiln_module
  * module_<name>`, one row in agent/modules.c, and its tests.
@@ -72,6 +73,7 @@ typedef struct kiln_ctx {
         const kiln_module *module;
         json_t *changes;           /* [{action, target, detail}] recorded by apply */
         json_t *recoverable;       /* [message] */
+        json_t *errors;            /* [message] recorded by ctx_error() */
 } kiln_ctx;
 
 struct kiln_module {
@@ -95,6 +97,13 @@ int ctx_change(kiln_ctx *ctx, const char *action, const char *target, const char
 /* Something went wrong but the module finished: a warning in the log and in
  * status (`kiln status` exits 2). */
 void ctx_recoverable(kiln_ctx *ctx, const char *format, ...) _printf_(2, 3);
+/* The module could not do (part of) its job, said for the user: an error in
+ * the log and in status, where these messages replace the bare errno of the
+ * failed apply ("volumes: volumes[1]: refused /dev/loop5: …" rather than
+ * "volumes: File exists").  Returns err (negative) so apply can
+ * `return ctx_error(ctx, r, …)`; an apply that recorded an error counts as
+ * failed even if it returned 0. */
+int ctx_error(kiln_ctx *ctx, int err, const char *format, ...) _printf_(3, 4);
 /* A bad config value, reported with the file:line:col it came from; returns -EINVAL. */
 int ctx_input_error(kiln_ctx *ctx, const char *key_path, const char *format, ...) _printf_(3, 4);
 /* The config value at a dotted key path ("consul.agent.datacenter"), borrowed, or NULL. */

@@ -7,6 +7,9 @@
 
 extern const kiln_module module_bootcmd;
 extern const kiln_module module_hostname;
+extern const kiln_module module_volumes;
+extern const kiln_module module_fs_setup;
+extern const kiln_module module_mounts;
 extern const kiln_module module_runcmd;
 extern const kiln_module module_scripts_user;
 extern const kiln_module module_ssh_keys;
@@ -17,7 +20,13 @@ static const kiln_module *const table[] = {
         /* network */
         &module_hostname, /* first: bootcmd and everything after see the final name (cloud-init sets it in init) */
         &module_bootcmd,
-        &module_ssh_keys, /* before kiln-network lets sshd and user sessions start */
+        &module_ssh_keys,
+        /* data volumes after bootcmd (cloud-init's order: bootcmd, then disk
+         * setup and mounts); kiln's own key first, then the cloud-config ones.
+         * Last in the stage: they may wait for a late attachment. */
+        &module_volumes,
+        &module_fs_setup,
+        &module_mounts,
         /* config */
         &module_write_files,
         /* final */

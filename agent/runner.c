@@ -353,18 +353,21 @@ static int apply_one(session *s, kiln_stage stage, planned *p) {
         p->start = now_usec();
         if (json_array_size(p->plan) > 0)
                 r = p->m->apply(&ctx, p->plan);
+        if (r >= 0 && json_array_size(ctx.errors) > 0)
+                r = -EIO;
         if (r >= 0) {
                 int k = state_sem_mark(s->instance_id, p->m->name, p->freq);
                 if (k < 0)
                         log_warning_errno(k, "Failed to write the semaphore of %s: %m", p->m->name);
         }
         if (r < 0)
-                errors = json_pack("[s]", strerror(-r));
+                errors = json_array_size(ctx.errors) > 0 ? json_incref(ctx.errors) : json_pack("[s]", strerror(-r));
         record(s, stage, p, r < 0 ? "failed" : "ok", json_array_size(p->plan) == 0 ? "nothing to do" : NULL, &ctx,
                errors);
         log_set_module(NULL);
         json_decref(ctx.changes);
         json_decref(ctx.recoverable);
+        json_decref(ctx.errors);
         return r;
 }
 

@@ -3,7 +3,7 @@
  * the authorized_keys of the image's login user.
  *
  * The user is the image's choice, `ssh: {user: NAME}` (root without it),
- * looked up in <root>/etc/passwd by reading the file (agent/passwd.h), never
+ * looked up in <root>/etc/passwd by reading the file (agent/accounts.h), never
  * through the live machine's NSS.  Per instance, like cloud-init: a new
  * instance made from the image installs its own key pair; keys are never
  * removed, so keys an admin or another tool added stay.
@@ -31,7 +31,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "module.h"
-#include "passwd.h"
+#include "accounts.h"
 
 #define KEYS_FILE "authorized_keys"
 #define KEYS_FILE_MAX (1024U * 1024U)

@@ -4,7 +4,8 @@
  *
  * Keys as cloud-init: path, content, encoding (b64, base64, gz, gzip,
  * gz+b64, gz+base64, gzip+b64, gzip+base64, text/plain), owner
- * ("user:group", default root:root), permissions ("0644" or a YAML octal
+ * ("user:group"; a bare user means the user's primary group, where cloud-init
+ * leaves the group as root; default root:root), permissions ("0644" or a YAML octal
  * int; default 0644), append, defer.  Differences, all on the safe side: a
  * bad encoding or content, an unknown owner, or a decimal-looking mode such
  * as `permissions: 644` (which cloud-init silently takes as 0o1204) is an
@@ -23,7 +24,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "module.h"
-#include "passwd.h"
+#include "accounts.h"
 #include "write_files.h"
 
 #define WRITE_FILES_MAX (64U * 1024U * 1024U) /* a decoded file, gzip bombs included */
@@ -123,11 +124,12 @@ static int parse_entry(kiln_ctx *ctx, json_t *item, size_t i, wf_entry *ret) {
                      (long long) json_integer_value(perm));
         if (perm && mode_from_json(perm, &e.mode) < 0)
                 FAIL("permissions", "not a file mode (\"0644\" or an octal integer)");
-        r = owner_parse(owner, &e.uid, &e.gid);
-        if (r == -ENOENT)
-                FAIL("owner", "'%s': no such user or group in /etc/passwd or /etc/group", owner);
+        _cleanup_free_ char *owner_error = NULL;
+        r = accounts_resolve_owner(owner, &e.uid, &e.gid, &owner_error);
+        if (r == -EINVAL)
+                FAIL("owner", "%s", owner_error);
         if (r < 0)
-                FAIL("owner", "'%s' is not user[:group]", owner);
+                FAIL("owner", "cannot resolve '%s': %s", owner, strerror(-r));
         r = decode_content(json_get_string(item, "content", ""), json_get_string(item, "encoding", "text/plain"),
                            &e.data, &e.len);
         if (r == -EFBIG)

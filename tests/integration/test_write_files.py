@@ -104,7 +104,7 @@ def test_unchanged_file_is_not_rewritten(host):
     ("  - path: /etc/../root/x\n", "write_files[0].path: '/etc/../root/x' is not an absolute path without '..'"),
     ("  - path: /etc/x\n    permissions: 644\n", "user-data:4:18: error: write_files[0].permissions: 644 is a decimal number; write it as \"0644\""),
     ("  - path: /etc/x\n    permissions: '0999'\n", "write_files[0].permissions: not a file mode"),
-    ("  - path: /etc/x\n    owner: ghost\n", "user-data:4:12: error: write_files[0].owner: 'ghost': no such user or group"),
+    ("  - path: /etc/x\n    owner: ghost\n", "user-data:4:12: error: write_files[0].owner: user 'ghost' not found in /etc/passwd"),
     ("  - path: /etc/x\n    content: '!!!'\n    encoding: b64\n", "write_files[0].content: cannot be decoded as b64"),
     ("  - path: /etc/x\n    encoding: rot13\n", "write_files[0].encoding: 'rot13' is not one of"),
     ("  - content: x\n", "write_files[0]: missing required key 'path'"),

@@ -45,11 +45,11 @@ static void put_page(const tree *t, const char *rel, const char *page) {
         assert_int_equal(write_file_atomic(p, data, len, NULL), 0);
 }
 
-/* An EBS NVMe volume: controller ctrl ("nvme1"), namespace ctrl + "n1". */
-static void add_ebs(const tree *t, const char *ctrl, const char *serial, const char *page) {
+/* An NVMe disk: controller ctrl ("nvme1"), namespace ctrl + "n1". */
+static void add_nvme(const tree *t, const char *ctrl, const char *model, const char *serial, const char *page) {
         _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL, *d = NULL, *e = NULL, *f = NULL;
         assert_true(asprintf(&a, "sys/class/nvme/%s/model", ctrl) > 0);
-        put(t, a, "Amazon Elastic Block Store              \n");
+        put(t, a, model);
         assert_true(asprintf(&b, "sys/class/nvme/%s/serial", ctrl) > 0);
         put(t, b, serial);
         assert_true(asprintf(&c, "sys/block/%sn1/size", ctrl) > 0);
@@ -62,6 +62,11 @@ static void add_ebs(const tree *t, const char *ctrl, const char *serial, const c
         free(a);
         assert_true(asprintf(&a, "dev/%s", ctrl) > 0);
         put_page(t, a, page);
+}
+
+/* An EBS NVMe volume. */
+static void add_ebs(const tree *t, const char *ctrl, const char *serial, const char *page) {
+        add_nvme(t, ctrl, "Amazon Elastic Block Store              \n", serial, page);
 }
 
 static int tree_setup(void **state) {
@@ -175,6 +180,20 @@ static void test_xen(void **state) {
         expect_found(t, query(t, "vol-0123456789abcdef0", "sdf", NULL), "xvdf", "xvdf");
         expect_error(t, query(t, "vol-0123456789abcdef0", NULL, NULL), -ENOENT);
         expect_error(t, query(t, NULL, "sdg", NULL), -ENOENT);
+}
+
+/* An emulator's NVMe disk (QEMU: serial=vol…, its own model and vendor
+ * id): the serial alone finds it by volume id.  Its identify data names no
+ * EBS device, so the device-name path does not take it, and since no EBS
+ * disk is visible, a volume id that doesn't match falls back to the name. */
+static void test_volume_id_on_emulated_nvme(void **state) {
+        tree *t = *state;
+        add_nvme(t, "nvme0", "QEMU NVMe Ctrl\n", "vol0123456789abcdef0\n", "other-vendor.bin");
+        expect_found(t, query(t, "vol-0123456789abcdef0", NULL, NULL), "nvme0n1", "NVMe serial vol0123456789abcdef0");
+        expect_found(t, query(t, "vol-0123456789abcdef0", "sdf", NULL), "nvme0n1", "serial");
+        expect_error(t, query(t, NULL, "sdf", NULL), -ENOENT);
+        put(t, "dev/xvdf", "");
+        expect_found(t, query(t, "vol-0bbbbbbbbbbbbbbbb", "sdf", NULL), "xvdf", "Xen device");
 }
 
 static void test_ambiguous_name(void **state) {
@@ -334,6 +353,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 T(test_volume_id),        T(test_volume_id_is_decisive), T(test_device_name_from_identify),
                 T(test_udev_links),       T(test_xen),                   T(test_ambiguous_name),
+                T(test_volume_id_on_emulated_nvme),
                 T(test_label),            T(test_query_check),           T(test_summary),
                 T(test_wait_late_volume), T(test_wait_timeout),          T(test_wait_xen_hint),
         };

@@ -536,6 +536,24 @@ static void test_wait_never_appears(void **state) {
         assert_non_null(strstr(log, expect));
 }
 
+/* A loop device's node outlives `losetup -d`: by name it is found only
+ * while something is attached (size > 0), so a wait for it keeps waiting. */
+static void test_detached_node_is_not_found(void **state) {
+        (void) state;
+        need_root();
+        _cleanup_free_ char *file = image("gone", 8 * MiB), *dev = attach(file), *path = NULL, *how = NULL;
+        blockdev_query q = { .device = dev };
+
+        assert_int_equal(blockdev_find(&q, &path, &how), 0);
+        assert_string_equal(path, dev);
+        char *argv[] = { "losetup", "-d", dev, NULL };
+        bdt_run_ok(argv);
+        assert_int_equal(access(dev, F_OK), 0);
+        char *p2 = NULL, *h2 = NULL;
+        assert_int_equal(blockdev_find(&q, &p2, &h2), -ENOENT);
+        assert_null(p2);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, test_setup, test_teardown)
 
 int main(void) {
@@ -548,6 +566,7 @@ int main(void) {
                 T(test_grow),
                 T(test_wait_appears_late),
                 T(test_wait_never_appears),
+                T(test_detached_node_is_not_found),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

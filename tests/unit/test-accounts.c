@@ -1,4 +1,4 @@
-/* Unit tests for passwd.c: finding an account in the text of a passwd
+/* Unit tests for accounts.c (users; owners are in test-volumes.c): finding an account in the text of a passwd
  * file, and reading <root>/etc/passwd under a scratch root. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 #include "fileio.h"
-#include "passwd.h"
+#include "accounts.h"
 #include "util.h"
 
 static const char passwd_text[] =
@@ -100,55 +100,24 @@ static void test_lookup_under_root(void **state) {
         assert_int_equal(root_set(NULL), 0);
 }
 
-static const char group_text[] = "root:x:0:\nconsul:x:998:admin\nbroken:x:notanumber:\nadm::4:a,b\n";
-
-static void test_group_owner_and_mode(void **state) {
+static void test_mode(void **state) {
         (void) state;
-        char root[] = "/tmp/kiln-group-XXXXXX";
-        gid_t g;
-        uid_t u;
         mode_t m;
-
-        assert_int_equal(group_find(group_text, "consul", &g), 0);
-        assert_int_equal(g, 998);
-        assert_int_equal(group_find(group_text, "adm", &g), 0);
-        assert_int_equal(g, 4);
-        assert_int_equal(group_find(group_text, "broken", &g), -EBADMSG);
-        assert_int_equal(group_find(group_text, "nope", &g), -ENOENT);
-
-        assert_non_null(mkdtemp(root));
-        assert_int_equal(root_set(root), 0);
-        _cleanup_free_ char *etc = root_path("/etc"), *p = root_path(PASSWD_FILE), *gp = root_path(GROUP_FILE);
-        assert_int_equal(mkdir_p(etc, 0755), 0);
-        assert_int_equal(write_file_atomic(p, passwd_text, strlen(passwd_text), NULL), 0);
-        assert_int_equal(write_file_atomic(gp, group_text, strlen(group_text), NULL), 0);
-        assert_int_equal(owner_parse("admin2:consul", &u, &g), 0);
-        assert_int_equal(u, 1002), assert_int_equal(g, 998);
-        assert_int_equal(owner_parse("admin2", &u, &g), 0);
-        assert_int_equal(u, 1002), assert_int_equal(g, (gid_t) -1);
-        assert_int_equal(owner_parse(":consul", &u, &g), 0);
-        assert_int_equal(u, (uid_t) -1), assert_int_equal(g, 998);
-        assert_int_equal(owner_parse("1234:5678", &u, &g), 0);
-        assert_int_equal(u, 1234), assert_int_equal(g, 5678);
-        assert_int_equal(owner_parse("ghost", &u, &g), -ENOENT);
-        assert_int_equal(owner_parse("admin2:ghosts", &u, &g), -ENOENT);
-        assert_int_equal(owner_parse(":", &u, &g), -EINVAL);
-        assert_int_equal(rm_rf(root), 0);
-        assert_int_equal(root_set(NULL), 0);
-
         _cleanup_json_ json_t *i = json_integer(420), *s1 = json_string("0640"), *s2 = json_string("755"),
-                              *bad1 = json_string("0x1"), *bad2 = json_integer(070000), *bad3 = json_true();
+                              *bad1 = json_string("0x1"), *bad2 = json_integer(070000), *bad3 = json_true(),
+                              *bad4 = json_string("");
         assert_int_equal(mode_from_json(i, &m), 0), assert_int_equal(m, 0644);
         assert_int_equal(mode_from_json(s1, &m), 0), assert_int_equal(m, 0640);
         assert_int_equal(mode_from_json(s2, &m), 0), assert_int_equal(m, 0755);
         assert_int_equal(mode_from_json(bad1, &m), -EINVAL);
         assert_int_equal(mode_from_json(bad2, &m), -EINVAL);
         assert_int_equal(mode_from_json(bad3, &m), -EINVAL);
+        assert_int_equal(mode_from_json(bad4, &m), -EINVAL);
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_group_owner_and_mode),
+                cmocka_unit_test(test_mode),
                 cmocka_unit_test(test_find),
                 cmocka_unit_test(test_not_found_and_malformed),
                 cmocka_unit_test(test_name_validity),
