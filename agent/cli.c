@@ -20,7 +20,7 @@ static const command commands[] = {
         { "run", cmd_run, "run [--stage local|network|config|final|all]   run stages (what the units call)" },
         { "status", cmd_status, "status [--wait [--timeout SEC]] [--json] [--long]   0 done, 1 failed, 2 recoverable errors" },
         { "query", cmd_query, "query [KEY | --all | --list-keys | --format TEMPLATE]   print instance-data" },
-        { "validate", cmd_validate, "validate [FILE|-] [--image]   check user-data (or image config) like a run would" },
+        { "validate", cmd_validate, "validate [FILE|-] [--image] [--data FILE]   check user-data (or image config) like a run would" },
         { "plan", cmd_plan, "plan [--stage S]   print what a run would change; changes nothing" },
         { "rerun", cmd_rerun, "rerun MODULE [--frequency always]   run one module again on a live host" },
         { "render", cmd_render, "render TEMPLATE [--data FILE]   render a template against instance-data" },

@@ -1,6 +1,5 @@
 /* cmd-clean.c — `kiln clean` (before capturing an image, so instances made
- * from it run their per-instance work), `kiln version`, and `kiln render`
- * until the template engine lands. */
+ * from it run their per-instance work) and `kiln version`. */
 #include <getopt.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -98,9 +97,3 @@ int cmd_version(int argc, char **argv) {
         return 0;
 }
 
-int cmd_render(int argc, char **argv) {
-        if (cli_wants_help(argc, argv, "render TEMPLATE [--data FILE]"))
-                return 0;
-        fprintf(stderr, "kiln: render is not available yet (it arrives with the template engine)\n");
-        return 1;
-}

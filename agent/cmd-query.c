@@ -10,6 +10,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "state.h"
+#include "template.h"
 
 static void print_value(json_t *v) {
         if (json_is_string(v)) {
@@ -18,6 +19,21 @@ static void print_value(json_t *v) {
         }
         _cleanup_free_ char *s = json_dump_pretty(v);
         fputs(s ? s : "null\n", stdout);
+}
+
+/* --format: a template string rendered against instance-data, then a newline. */
+static int print_format(const char *format, json_t *id) {
+        _cleanup_diags_ diags d = DIAGS_INIT;
+        _cleanup_free_ char *out = NULL;
+        size_t len;
+        tmpl_options o = { .name = "--format" };
+        int r = tmpl_render_string(format, strlen(format), &o, id, &out, &len, &d);
+        diags_print(&d, stderr);
+        if (r < 0)
+                return 1;
+        fwrite(out, 1, len, stdout);
+        putchar('\n');
+        return 0;
 }
 
 static int list_keys(json_t *v, const char *key) {
@@ -59,17 +75,13 @@ int cmd_query(int argc, char **argv) {
                 return cli_usage_error("query: unexpected argument '%s'", argv[optind + 1]);
         if (!key && !all && !keys && !format)
                 return cli_usage_error("query: give a KEY, --all, --list-keys or --format");
-        if (format) {
-                fprintf(stderr, "kiln: query --format is not available yet (it arrives with the template engine)\n");
-                return 1;
-        }
-        r = instance_data_read(geteuid() == 0, &id);
-        if (r == -ENOENT) {
-                fprintf(stderr, "kiln: no instance-data yet: has kiln's network stage run on this boot?\n");
-                return 1;
-        }
+        if (format && (key || all || keys))
+                return cli_usage_error("query: --format takes no KEY, --all or --list-keys");
+        r = instance_data_for_templates(&id);
         if (r < 0)
-                return log_error_errno(r, "Failed to read instance-data under " RUN_DIR ": %m"), 1;
+                return 1;
+        if (format)
+                return print_format(format, id);
         json_t *v = key ? json_get_path(id, key) : id;
         if (!v) {
                 fprintf(stderr, "kiln: query: no key '%s' in instance-data (try --list-keys)\n", key);

@@ -15,6 +15,7 @@
 #include "schema.h"
 #include "state.h"
 #include "userdata.h"
+#include "yaml-json.h"
 
 static int read_input(const char *file, char **ret, size_t *ret_len) {
         if (streq(file, "-"))
@@ -22,11 +23,28 @@ static int read_input(const char *file, char **ret, size_t *ret_len) {
         return read_full_file(file, CONFIG_MAX, ret, ret_len);
 }
 
+static const char *arg_data;
+
+/* jinja user-data renders against --data FILE, else this machine's
+ * instance-data when there is one, else it is checked for syntax only. */
 static int validate_userdata(const char *text, size_t len, diags *d) {
         _cleanup_json_ json_t *cfg = NULL, *scripts = NULL, *id = NULL;
         _cleanup_srcmap_ srcmap map = SRCMAP_INIT;
-        /* jinja user-data renders against this machine's instance-data when there is one */
-        (void) instance_data_read(true, &id);
+        _cleanup_free_ char *dtext = NULL;
+        size_t dlen;
+        int r;
+
+        if (arg_data) {
+                r = read_full_file(arg_data, CONFIG_MAX, &dtext, &dlen);
+                if (r < 0) {
+                        diag_error(d, arg_data, 0, 0, "cannot read: %s", strerror(-r));
+                        return r;
+                }
+                r = yaml_to_json(dtext, dlen, arg_data, NULL, &id, NULL, d);
+                if (r < 0)
+                        return r;
+        } else
+                (void) instance_data_read(geteuid() == 0, &id);
         return userdata_process(text, len, id, &cfg, &map, &scripts, d);
 }
 
@@ -56,6 +74,7 @@ int cmd_validate(int argc, char **argv) {
         static const struct option opts[] = {
                 { "image", no_argument, NULL, 'i' },
                 { "schema-markdown", no_argument, NULL, 'm' },
+                { "data", required_argument, NULL, 'd' },
                 {},
         };
         _cleanup_diags_ diags d = DIAGS_INIT;
@@ -64,11 +83,12 @@ int cmd_validate(int argc, char **argv) {
         size_t len;
         int c, r;
 
-        if (cli_wants_help(argc, argv, "validate [FILE|-] [--image]   (no FILE: this machine's config and user-data)"))
+        if (cli_wants_help(argc, argv, "validate [FILE|-] [--image] [--data INSTANCE-DATA.json]   (no FILE: this machine's config and user-data)"))
                 return 0;
-        while ((c = getopt_long(argc, argv, "i", opts, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "id:", opts, NULL)) >= 0) {
                 switch (c) {
                 case 'i': image = true; break;
+                case 'd': arg_data = optarg; break;
                 case 'm': schema_print_markdown(modules_schema(), stdout); return 0;
                 default: return cli_usage_error("validate: unknown option '%s'", argv[optind - 1]);
                 }

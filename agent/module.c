@@ -6,6 +6,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "module.h"
+#include "template.h"
 
 static const char *const stage_names[_STAGE_MAX] = {
         [STAGE_LOCAL] = "local", [STAGE_NETWORK] = "network", [STAGE_CONFIG] = "config",
@@ -119,6 +120,31 @@ int ctx_input_error(kiln_ctx *ctx, const char *key_path, const char *format, ...
                 msg = NULL;
         va_end(ap);
         schema_report(ctx->diags, DIAG_ERROR, ctx->config_map, "config", key_path, "%s", msg ? msg : "invalid value");
+        return -EINVAL;
+}
+
+int ctx_config_render(kiln_ctx *ctx, const char *key_path, char **ret) {
+        _cleanup_diags_ diags td = DIAGS_INIT;
+        const char *s = json_string_value(ctx_config_get(ctx, key_path));
+        size_t len;
+        int r;
+
+        if (!s) {
+                *ret = NULL;
+                return 0;
+        }
+        if (!strstr(s, "{{") && !strstr(s, "{%")) {
+                *ret = strdup(s);
+                return *ret ? 0 : -ENOMEM;
+        }
+        tmpl_options o = { .name = key_path };
+        r = tmpl_render_string(s, strlen(s), &o, ctx->instance_data, ret, &len, &td);
+        if (r >= 0)
+                return 0;
+        for (size_t i = 0; i < td.n; i++)
+                if (td.v[i].level == DIAG_ERROR)
+                        ctx_input_error(ctx, key_path, "%s (line %u, column %u of the value)", td.v[i].message,
+                                        td.v[i].line, td.v[i].column);
         return -EINVAL;
 }
 

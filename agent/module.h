@@ -106,5 +106,11 @@ void ctx_recoverable(kiln_ctx *ctx, const char *format, ...) _printf_(2, 3);
 int ctx_error(kiln_ctx *ctx, int err, const char *format, ...) _printf_(3, 4);
 /* A bad config value, reported with the file:line:col it came from; returns -EINVAL. */
 int ctx_input_error(kiln_ctx *ctx, const char *key_path, const char *format, ...) _printf_(3, 4);
+/* The string at key_path rendered as a template against instance-data
+ * ("cortex-{{ v1.instance_id }}"); a string without {{ or {% is returned
+ * as is.  *ret is NULL when the key is unset.  Template errors are input
+ * errors at the value's position ("…: hostname: 'nope' is undefined (column
+ * 12 of the value)"). */
+int ctx_config_render(kiln_ctx *ctx, const char *key_path, char **ret);
 /* The config value at a dotted key path ("consul.agent.datacenter"), borrowed, or NULL. */
 json_t *ctx_config_get(kiln_ctx *ctx, const char *key_path);

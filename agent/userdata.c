@@ -5,11 +5,13 @@
 #include "json-util.h"
 #include "log.h"
 #include "merge.h"
+#include "template.h"
 #include "userdata-decode.h"
 #include "userdata.h"
 #include "util.h"
 
 typedef struct merge_state {
+        json_t *instance_data; /* what jinja parts render against; NULL: syntax check only */
         json_t *config;
         srcmap map;
         json_t *scripts;
@@ -117,16 +119,58 @@ static int add_script(merge_state *m, const ud_part *p, size_t index) {
         return json_array_append_new(m->scripts, s) < 0 ? -ENOMEM : 0;
 }
 
+static int add_part(merge_state *m, const ud_part *p, size_t index);
+
+/* `## template: jinja`: the body is rendered against instance-data (an
+ * undefined variable is an error naming the part's line and column, where
+ * cloud-init would write CI_MISSING_JINJA_VAR/... into the config), then
+ * the result is typed by its first line and handled as that part.  The
+ * header line is blanked rather than cut, so template line numbers and the
+ * rendered YAML's line numbers are those of the part. */
+static int add_jinja(merge_state *m, const ud_part *p, size_t index) {
+        _cleanup_free_ char *body = strndup(p->data, p->len), *out = NULL;
+        _cleanup_tmpl_ tmpl *t = NULL;
+        tmpl_options o = { .name = p->origin };
+        size_t out_len;
+        int r;
+
+        if (!body)
+                return -ENOMEM;
+        for (char *c = body; *c && *c != '\n'; c++)
+                *c = ' ';
+        if (!m->instance_data) {
+                r = tmpl_parse(body, p->len, &o, &t, m->d);
+                if (r >= 0)
+                        diag_warning(m->d, p->origin, 0, 0,
+                                     "jinja template checked for syntax only: no instance-data to render it with "
+                                     "(give --data FILE)");
+                return r;
+        }
+        r = tmpl_render_string(body, p->len, &o, m->instance_data, &out, &out_len, m->d);
+        if (r < 0)
+                return r;
+        const char *type = userdata_classify(out, out_len);
+        if (!type || streq(type, UD_TYPE_JINJA2) ||
+            (!streq(type, UD_TYPE_CLOUD_CONFIG) && !streq(type, UD_TYPE_SHELLSCRIPT))) {
+                diag_error(m->d, p->origin, 0, 0,
+                           "the rendered jinja template must start with #cloud-config or #! (a script)");
+                return -EINVAL;
+        }
+        ud_part rendered = *p;
+        rendered.content_type = (char *) type;
+        rendered.data = out;
+        rendered.len = out_len;
+        return add_part(m, &rendered, index);
+}
+
 static int add_part(merge_state *m, const ud_part *p, size_t index) {
         m->origin = p->origin;
         if (streq(p->content_type, UD_TYPE_CLOUD_CONFIG))
                 return add_cloud_config(m, p);
         if (streq(p->content_type, UD_TYPE_SHELLSCRIPT))
                 return add_script(m, p, index);
-        if (streq(p->content_type, UD_TYPE_JINJA2)) {
-                diag_error(m->d, m->origin, 1, 1, "'## template: jinja' user-data needs the template engine, which this build does not have yet");
-                return -EINVAL;
-        }
+        if (streq(p->content_type, UD_TYPE_JINJA2))
+                return add_jinja(m, p, index);
         diag_error(m->d, m->origin, 0, 0, "unsupported part type %s", p->content_type);
         return -EINVAL;
 }
@@ -134,10 +178,9 @@ static int add_part(merge_state *m, const ud_part *p, size_t index) {
 int userdata_process(const char *raw, size_t len, json_t *instance_data, json_t **ret_config, srcmap *ret_map,
                      json_t **ret_scripts, diags *d) {
         _cleanup_ud_parts_ ud_parts parts = { 0 };
-        merge_state m = { .scripts = json_array(), .origin = "user-data", .d = d };
+        merge_state m = { .instance_data = instance_data, .scripts = json_array(), .origin = "user-data", .d = d };
         int r;
 
-        (void) instance_data;
         if (!m.scripts)
                 return -ENOMEM;
         r = userdata_decode(raw, len, "user-data", NULL, &parts, d);

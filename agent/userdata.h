@@ -21,5 +21,7 @@
  * control characters, at most USERDATA_SCRIPT_NAME_MAX bytes. */
 bool userdata_script_name_is_safe(const char *name);
 
+/* instance_data may be NULL (`kiln validate` off the instance): jinja
+ * parts are then checked for syntax only, with a warning. */
 int userdata_process(const char *raw, size_t len, json_t *instance_data, json_t **ret_config, srcmap *ret_map,
                      json_t **ret_scripts, diags *d);

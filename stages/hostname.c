@@ -23,8 +23,8 @@
  * preserve_hostname: true leaves the name alone; manage_etc_hosts still
  * applies (as in cloud-init, where they are separate modules).
  *
- * Values can't be templates yet: hostname_value() is the single place
- * where `{{ }}` rendering against instance-data plugs in.
+ * Values may be templates rendered against instance-data
+ * ("cortex-{{ v1.instance_id }}"); the result is checked like any name.
  */
 #include <unistd.h>
 #include <systemd/sd-bus.h>
@@ -60,27 +60,18 @@ static const schema_key hostname_keys[] = {
         {},
 };
 
-/* THE integration point for templated values (hostname: "cortex-{{ v1.instance_id }}").
- * When agent/template.h is in the build, render the string here with
- * tmpl_render_string() against ctx->instance_data (options .name = key,
- * diagnostics into ctx->diags) and return the rendered text.  Until then a
- * value with template syntax is refused, so no machine is ever named
- * "cortex-{{ v1.instance_id }}".  Sets *ret to NULL when the key is unset. */
+/* A hostname or fqdn value, rendered when it is a template
+ * (hostname: "cortex-{{ v1.instance_id }}").  NULL when the key is unset. */
 static int hostname_value(kiln_ctx *ctx, const char *key, char **ret) {
-        json_t *v = ctx_config_get(ctx, key);
-        const char *s = json_string_value(v);
-
-        if (!s) {
+        int r = ctx_config_render(ctx, key, ret);
+        if (r < 0 || !*ret)
+                return r;
+        if (isempty(*ret)) {
+                free(*ret);
                 *ret = NULL;
-                return 0;
-        }
-        if (isempty(s))
                 return ctx_input_error(ctx, key, "is empty; remove the key to use the metadata's name");
-        if (strstr(s, "{{") || strstr(s, "{%"))
-                return ctx_input_error(ctx, key, "'%s': templates in %s need the template engine, which this "
-                                       "build does not have yet", s, key);
-        *ret = strdup(s);
-        return *ret ? 0 : -ENOMEM;
+        }
+        return 0;
 }
 
 static int check_name(kiln_ctx *ctx, const char *name, hostname_source from, size_t max, const char *why_max) {
