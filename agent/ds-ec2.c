@@ -57,7 +57,7 @@ static const schema_key ec2_keys[] = {
             "Read without a token when the endpoint has no token API (token PUT answers 404/405) (default false)."),
         KEY("tags", ST_BOOLEAN, "Fetch the instance tags, tags/instance (default true; 404 means none)."),
         KEY("network", ST_BOOLEAN,
-            "Fetch mac and the primary interface's facts under network/interfaces/macs/<mac>/ (default false)."),
+            "Fetch mac and the primary interface's facts under network/interfaces/macs/MAC/ (default false)."),
         KEY("block_device_mapping", ST_BOOLEAN, "Fetch block-device-mapping/ and its entries (default false)."),
         {},
 };
