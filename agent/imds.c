@@ -550,9 +550,9 @@ static int fail_deadline(imds_client *c, xfer *x) {
                         tried = t;
                 }
                 return log_error_errno(-ETIMEDOUT,
-                                       "No IMDS endpoint answered within max_wait (%g s; tried %s, %u times); "
-                                       "last error: %s from %s.",
-                                       seconds(c->cfg.max_wait), tried, x->failures, x->last_error, x->url);
+                                       "No IMDS endpoint answered within max_wait (%g s, %u rounds of %s); "
+                                       "last error, from %s: %s.",
+                                       seconds(c->cfg.max_wait), x->failures, tried, x->url, x->last_error);
         }
         return log_error_errno(-ETIMEDOUT, "IMDS did not answer %s /latest/%s within max_wait (%g s, %u attempts); "
                                "last error: %s.",
