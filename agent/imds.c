@@ -552,7 +552,8 @@ static int fail_deadline(imds_client *c, xfer *x) {
                 return log_error_errno(-ETIMEDOUT,
                                        "No IMDS endpoint answered within max_wait (%g s, %u rounds of %s); "
                                        "last error, from %s: %s.",
-                                       seconds(c->cfg.max_wait), x->failures, tried, x->url, x->last_error);
+                                       seconds(c->cfg.max_wait), x->failures, tried, x->url ? x->url : "-",
+                                       x->last_error);
         }
         return log_error_errno(-ETIMEDOUT, "IMDS did not answer %s /latest/%s within max_wait (%g s, %u attempts); "
                                "last error: %s.",
@@ -602,7 +603,7 @@ static void request_token(imds_client *c) {
         c->tok.not_before = 0;
 }
 
-static int on_get_done(imds_client *c, xfer *x) {
+static int on_get_done(xfer *x) {
         size_t bad = 0;
         if (!x->req->binary && imds_text_check(x->buf ? x->buf : "", x->len, &bad) < 0) {
                 unsigned char ch = (unsigned char) x->buf[bad];
@@ -616,14 +617,13 @@ static int on_get_done(imds_client *c, xfer *x) {
         x->req->len = x->len;
         x->req->result = 0;
         x->state = X_DONE;
-        (void) c;
         return 0;
 }
 
 static int on_get(imds_client *c, xfer *x, imds_verdict v, int curl_code, long status) {
         switch (v) {
         case IMDS_DONE:
-                return on_get_done(c, x);
+                return on_get_done(x);
         case IMDS_ABSENT:
                 x->req->data = NULL;
                 x->req->len = 0;

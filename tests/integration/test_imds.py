@@ -74,6 +74,15 @@ def ds_stats(machine):
     return machine.status()["datasource_stats"]
 
 
+def run_serving(machine, imds, tree):
+    """The network stage against the emulator serving tree; expected to fail."""
+    imds.set_tree(tree)
+    machine.use_imds(imds)
+    p = machine.run(stage="network", check=False)
+    assert p.returncode == 1
+    return p
+
+
 def timed_run(machine, **kw):
     t0 = time.monotonic()
     p = machine.run(check=False, **kw)
@@ -417,10 +426,7 @@ def test_no_instance_id_anywhere_is_an_error(machine, imds):
     tree = copy.deepcopy(BASE_TREE)
     del tree["dynamic"]
     del tree["meta-data"]["instance-id"]
-    imds.set_tree(tree)
-    machine.use_imds(imds)
-    p = machine.run(stage="network", check=False)
-    assert p.returncode == 1
+    p = run_serving(machine, imds, tree)
     assert "IMDS gave no instance-id (neither in dynamic/instance-identity/document nor in meta-data/)" in p.stderr
     assert machine.status()["network"]["errors"]
 
@@ -596,10 +602,7 @@ def test_imdsv1_fallback_is_not_used_when_tokens_work(machine, imds):
 
 
 def test_oversized_value_is_rejected(machine, imds):
-    imds.set_tree(tree_with(**{"hostname": "h" * (64 * 1024 + 1)}))
-    machine.use_imds(imds)
-    p = machine.run(stage="network", check=False)
-    assert p.returncode == 1
+    p = run_serving(machine, imds, tree_with(**{"hostname": "h" * (64 * 1024 + 1)}))
     assert "IMDS answer to GET /latest/meta-data/hostname is larger than 65536 bytes" in p.stderr
     assert not machine.path("/run/kiln/instance-data.json").exists()
 
@@ -618,10 +621,7 @@ def test_value_at_the_bound_is_accepted(machine, imds):
 ])
 def test_binary_garbage_is_rejected(machine, imds, raw, what):
     import base64
-    imds.set_tree(tree_with(**{"local-hostname": {"$base64": base64.b64encode(raw).decode()}}))
-    machine.use_imds(imds)
-    p = machine.run(stage="network", check=False)
-    assert p.returncode == 1
+    p = run_serving(machine, imds, tree_with(**{"local-hostname": {"$base64": base64.b64encode(raw).decode()}}))
     assert f"IMDS value of /latest/meta-data/local-hostname is not text: {what}" in p.stderr
 
 
@@ -629,20 +629,14 @@ def test_garbage_tag_value_is_rejected(machine, imds):
     import base64
     tree = copy.deepcopy(BASE_TREE)
     tree["meta-data"]["tags"]["instance"]["Role"] = {"$base64": base64.b64encode(b"\xc0\x80").decode()}
-    imds.set_tree(tree)
-    machine.use_imds(imds)
-    p = machine.run(stage="network", check=False)
-    assert p.returncode == 1
+    p = run_serving(machine, imds, tree)
     assert "IMDS value of /latest/meta-data/tags/instance/Role is not text: invalid UTF-8" in p.stderr
 
 
 def test_bad_identity_document_is_rejected(machine, imds):
     tree = copy.deepcopy(BASE_TREE)
     tree["dynamic"]["instance-identity"]["document"] = {"$base64": "eyJpbnN0YW5jZUlkIjog"}  # '{"instanceId": '
-    imds.set_tree(tree)
-    machine.use_imds(imds)
-    p = machine.run(stage="network", check=False)
-    assert p.returncode == 1
+    p = run_serving(machine, imds, tree)
     assert "IMDS dynamic/instance-identity/document: not a JSON object" in p.stderr
 
 
@@ -654,16 +648,11 @@ def test_bad_listing_name_is_rejected(machine, imds):
         imds.set_tree(tree)  # the emulator itself refuses such a name: nothing to serve it with
     # a listing answer with a control character in a name, served as a raw leaf
     tree["meta-data"]["tags"] = {"instance": {"$base64": "Um9sZQpiYWQbbmFtZQ=="}}  # "Role\nbad\x1bname"
-    imds.set_tree(tree)
-    machine.use_imds(imds)
-    p = machine.run(stage="network", check=False)
-    assert p.returncode == 1
+    p = run_serving(machine, imds, tree)
     assert "/latest/meta-data/tags/instance is not text: control character 0x1b" in p.stderr
     # a name that would climb out of the listing's path
     tree["meta-data"]["tags"] = {"instance": "Role\n../../iam/info"}
-    imds.set_tree(tree)
-    p = machine.run(stage="network", check=False)
-    assert p.returncode == 1
+    p = run_serving(machine, imds, tree)
     assert "IMDS listing meta-data/tags/instance holds a name kiln can't use as a path" in p.stderr
     assert not [e for e in imds.stats()["log"] if "iam" in e["path"]]
 
