@@ -45,6 +45,12 @@ static void print_long(json_t *st) {
 
         printf("instance: %s\n", json_get_string(v1, "instance_id", "-"));
         printf("datasource: %s\n", json_get_string(v1, "datasource", "-"));
+        json_t *ds = json_object_get(v1, "datasource_stats");
+        if (json_is_object(ds))
+                printf("datasource requests: %lld (%lld token, %lld retried, %lld connections, %.1f ms)\n",
+                       json_get_int(ds, "requests", 0), json_get_int(ds, "token_requests", 0),
+                       json_get_int(ds, "retries", 0), json_get_int(ds, "connections", 0),
+                       json_get_number(ds, "elapsed_ms", 0));
         printf("stage: %s\n", json_get_string(v1, "stage", "-"));
         for (int s = 0; s < _STAGE_BOOT_MAX; s++) {
                 json_t *o = json_object_get(v1, stage_to_string((kiln_stage) s));

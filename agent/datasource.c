@@ -4,6 +4,7 @@
 #include "macro.h"
 
 static const datasource *const datasources[] = {
+        &datasource_ec2,
         &datasource_seed,
 };
 
@@ -27,7 +28,7 @@ const datasource *datasource_from_config(json_t *config) {
         return datasource_find(json_get_string(json_object_get(config, "datasource"), "name", "ec2"));
 }
 
-static const char *const names[] = { "seed", NULL };
+static const char *const names[] = { "ec2", "seed", NULL };
 
 const schema_key *datasource_schema(void) {
         static schema_key keys[ELEMENTSOF(datasources) + 2];

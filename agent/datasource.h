@@ -46,4 +46,5 @@ const datasource *datasource_from_config(json_t *config);
 /* The datasource: key's schema (name + each datasource's own keys). */
 const schema_key *datasource_schema(void);
 
+extern const datasource datasource_ec2;
 extern const datasource datasource_seed;

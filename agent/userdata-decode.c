@@ -189,41 +189,6 @@ static void first_line_excerpt(const char *data, size_t len, char buf[static EXC
                 strcpy(buf + n, i < len && data[i] != '\n' && data[i] != '\r' ? " ..." : "");
 }
 
-/* Offset of the first byte that does not start a valid UTF-8 sequence
- * (overlong forms, surrogates and code points past U+10FFFF are invalid),
- * len when all is well. */
-static size_t utf8_first_invalid(const uint8_t *p, size_t len) {
-        for (size_t i = 0; i < len;) {
-                size_t n;
-                uint32_t cp;
-
-                if (p[i] < 0x80) {
-                        i++;
-                        continue;
-                }
-                if (p[i] >= 0xc2 && p[i] <= 0xdf)
-                        n = 1, cp = p[i] & 0x1f;
-                else if (p[i] >= 0xe0 && p[i] <= 0xef)
-                        n = 2, cp = p[i] & 0x0f;
-                else if (p[i] >= 0xf0 && p[i] <= 0xf4)
-                        n = 3, cp = p[i] & 0x07;
-                else
-                        return i;
-                if (n >= len - i)
-                        return i;
-                for (size_t k = 1; k <= n; k++) {
-                        if ((p[i + k] & 0xc0) != 0x80)
-                                return i;
-                        cp = cp << 6 | (p[i + k] & 0x3f);
-                }
-                if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-                    (cp >= 0xd800 && cp <= 0xdfff))
-                        return i;
-                i += n + 1;
-        }
-        return len;
-}
-
 static int error_at(ud_ctx *c, const ud_meta *m, const char *data, size_t off, int r, const char *what) {
         unsigned line, col;
 
@@ -237,7 +202,7 @@ static int error_at(ud_ctx *c, const ud_meta *m, const char *data, size_t off, i
 static int check_text(ud_ctx *c, const char *data, size_t len, const ud_meta *m) {
         _cleanup_free_ char *msg = NULL;
         const char *nul = memchr(data, 0, len);
-        size_t bad = utf8_first_invalid((const uint8_t *) data, len);
+        size_t bad = utf8_first_invalid(data, len);
 
         if (m->charset && !in_list(m->charset, utf8_charsets, ELEMENTSOF(utf8_charsets))) {
                 diag_error(c->d, m->origin, 0, 0, "charset '%s' is not supported: kiln reads text parts as UTF-8",

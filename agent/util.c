@@ -108,3 +108,37 @@ char *strstrip(char *s) {
                 *--e = 0;
         return s;
 }
+
+size_t utf8_first_invalid(const void *data, size_t len) {
+        const uint8_t *p = data;
+
+        for (size_t i = 0; i < len;) {
+                size_t n;
+                uint32_t cp;
+
+                if (p[i] < 0x80) {
+                        i++;
+                        continue;
+                }
+                if (p[i] >= 0xc2 && p[i] <= 0xdf)
+                        n = 1, cp = p[i] & 0x1f;
+                else if (p[i] >= 0xe0 && p[i] <= 0xef)
+                        n = 2, cp = p[i] & 0x0f;
+                else if (p[i] >= 0xf0 && p[i] <= 0xf4)
+                        n = 3, cp = p[i] & 0x07;
+                else
+                        return i;
+                if (n >= len - i)
+                        return i;
+                for (size_t k = 1; k <= n; k++) {
+                        if ((p[i + k] & 0xc0) != 0x80)
+                                return i;
+                        cp = cp << 6 | (p[i + k] & 0x3f);
+                }
+                if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+                    (cp >= 0xd800 && cp <= 0xdfff))
+                        return i;
+                i += n + 1;
+        }
+        return len;
+}

@@ -38,6 +38,10 @@ char *strdup_or_null(const char *s);
 /* Strips trailing ASCII whitespace in place and returns the first
  * non-blank character of s. */
 char *strstrip(char *s);
+/* Offset of the first byte that does not start a valid UTF-8 sequence
+ * (overlong forms, surrogates and code points past U+10FFFF are invalid),
+ * len when all is well.  NUL is valid UTF-8: check for it separately. */
+size_t utf8_first_invalid(const void *data, size_t len);
 
 /* Monotonic-clock deadline helpers. */
 static inline usec_t deadline_in(usec_t usec) {

@@ -78,6 +78,16 @@ class Machine:
         self.image_config("datasource:\n  name: seed\n" + extra_config)
         self.seed(meta, user_data)
 
+    def use_imds(self, imds=None, extra_config: str = "", **ec2):
+        """Image config for the ec2 datasource, pointed at an IMDS emulator
+        (harness.Imds) with test-sized timeouts; keyword arguments set other
+        datasource.ec2 keys (metadata_urls=[...] without an emulator).  Tests
+        must never leave the loopback: metadata_urls is always set."""
+        settings = {"metadata_urls": [imds.endpoint] if imds else [], "timeout": 1, "max_wait": 10}
+        settings.update(ec2)
+        assert settings["metadata_urls"], "use_imds needs an emulator or metadata_urls"
+        self.image_config("datasource:\n  name: ec2\n  ec2: " + json.dumps(settings) + "\n" + extra_config)
+
     def seed(self, meta=None, user_data=None):
         meta = dict(DEFAULT_META if meta is None else meta)
         (self.seed_dir / "meta-data").write_text(dump_yaml_like(meta))
