@@ -38,25 +38,25 @@ static int parse_id(const char *s, unsigned *ret) {
         return 0;
 }
 
-/* Splits one line (modified in place) into its seven fields. */
-static int split_fields(char *line, char *f[static 7]) {
+/* Splits one line (modified in place) into exactly `want` fields. */
+static int split_fields(char *line, char **f, size_t want) {
         size_t n = 0;
         f[n++] = line;
         for (char *c = line; *c; c++)
                 if (*c == ':') {
-                        if (n == 7)
+                        if (n == want)
                                 return -EBADMSG;
                         *c = 0;
                         f[n++] = c + 1;
                 }
-        return n == 7 ? 0 : -EBADMSG;
+        return n == want ? 0 : -EBADMSG;
 }
 
 static int parse_entry(char *line, passwd_entry *ret) {
         char *f[7];
         unsigned uid, gid;
 
-        if (split_fields(line, f) < 0 || parse_id(f[2], &uid) < 0 || parse_id(f[3], &gid) < 0 ||
+        if (split_fields(line, f, 7) < 0 || parse_id(f[2], &uid) < 0 || parse_id(f[3], &gid) < 0 ||
             !path_is_safe_absolute(f[5]))
                 return -EBADMSG;
         passwd_entry e = { .name = strdup(f[0]), .uid = uid, .gid = gid, .home = strdup(f[5]), .shell = strdup(f[6]) };
@@ -68,7 +68,8 @@ static int parse_entry(char *line, passwd_entry *ret) {
         return 0;
 }
 
-int passwd_find(const char *text, const char *name, passwd_entry *ret) {
+/* The line of the file's text whose first field is name (malloc'd), -ENOENT without one. */
+static int find_line(const char *text, const char *name, char **ret) {
         size_t nl = strlen(name);
 
         if (!passwd_name_is_valid(name))
@@ -76,24 +77,47 @@ int passwd_find(const char *text, const char *name, passwd_entry *ret) {
         for (const char *p = text; p && *p;) {
                 const char *eol = strchrnul(p, '\n');
                 if ((size_t) (eol - p) > nl && strneq(p, name, nl) && p[nl] == ':') {
-                        _cleanup_free_ char *line = strndup(p, (size_t) (eol - p));
-                        if (!line)
-                                return -ENOMEM;
-                        return parse_entry(line, ret);
+                        *ret = strndup(p, (size_t) (eol - p));
+                        return *ret ? 0 : -ENOMEM;
                 }
                 p = *eol ? eol + 1 : eol;
         }
         return -ENOENT;
 }
 
-int passwd_lookup(const char *name, passwd_entry *ret) {
-        _cleanup_free_ char *path = root_path(PASSWD_FILE), *text = NULL;
-        int r;
+int passwd_find(const char *text, const char *name, passwd_entry *ret) {
+        _cleanup_free_ char *line = NULL;
+        int r = find_line(text, name, &line);
+        return r < 0 ? r : parse_entry(line, ret);
+}
 
-        if (!path)
-                return -ENOMEM;
-        r = read_full_file(path, PASSWD_MAX, &text, NULL);
+int group_find(const char *text, const char *name, gid_t *ret_gid) {
+        _cleanup_free_ char *line = NULL;
+        char *f[4];
+        unsigned gid;
+        int r = find_line(text, name, &line);
+
         if (r < 0)
                 return r;
-        return passwd_find(text, name, ret);
+        if (split_fields(line, f, 4) < 0 || parse_id(f[2], &gid) < 0)
+                return -EBADMSG;
+        *ret_gid = gid;
+        return 0;
+}
+
+static int read_account_file(const char *abs_path, char **ret) {
+        _cleanup_free_ char *path = root_path(abs_path);
+        return path ? read_full_file(path, PASSWD_MAX, ret, NULL) : -ENOMEM;
+}
+
+int passwd_lookup(const char *name, passwd_entry *ret) {
+        _cleanup_free_ char *text = NULL;
+        int r = read_account_file(PASSWD_FILE, &text);
+        return r < 0 ? r : passwd_find(text, name, ret);
+}
+
+int group_lookup(const char *name, gid_t *ret_gid) {
+        _cleanup_free_ char *text = NULL;
+        int r = read_account_file(GROUP_FILE, &text);
+        return r < 0 ? r : group_find(text, name, ret_gid);
 }

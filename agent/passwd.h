@@ -1,4 +1,5 @@
-/* passwd.h — looking a user up in <root>/etc/passwd, by reading the file.
+/* passwd.h — looking a user up in <root>/etc/passwd (and a group in
+ * <root>/etc/group), by reading the file.
  *
  * Why not getpwnam(3): it asks the live machine's NSS (sssd, LDAP, the
  * host's own /etc/passwd), so under --root it would answer for the wrong
@@ -17,6 +18,7 @@
 #include "macro.h"
 
 #define PASSWD_FILE "/etc/passwd"
+#define GROUP_FILE "/etc/group"
 #define PASSWD_MAX (4U * 1024U * 1024U)
 
 typedef struct passwd_entry {
@@ -38,6 +40,12 @@ int passwd_lookup(const char *name, passwd_entry *ret);
  * or '+' or '#'. */
 bool passwd_name_is_valid(const char *name);
 void passwd_entry_clear(passwd_entry *e);
+
+/* The same for a group line, name:password:gid:members: -ENOENT when
+ * absent, -EBADMSG when its line is malformed. */
+int group_find(const char *text, const char *name, gid_t *ret_gid);
+/* group_find() on root_path("/etc/group"). */
+int group_lookup(const char *name, gid_t *ret_gid);
 
 static inline void passwd_entry_clearp(passwd_entry *e) {
         passwd_entry_clear(e);
