@@ -6,6 +6,9 @@
 #include "modules.h"
 
 extern const kiln_module module_bootcmd;
+extern const kiln_module module_consul;
+extern const kiln_module module_consul_agent;
+extern const kiln_module module_consul_deregister;
 extern const kiln_module module_hostname;
 extern const kiln_module module_runcmd;
 extern const kiln_module module_scripts_user;
@@ -16,9 +19,14 @@ static const kiln_module *const table[] = {
         &module_hostname, /* first: bootcmd and everything after see the final name (cloud-init sets it in init) */
         &module_bootcmd,
         &module_ssh_keys, /* before kiln-network lets sshd and user sessions start */
+        /* config */
+        &module_consul_agent, /* before consul.service starts (kiln-config is ordered before it) */
         /* final */
+        &module_consul, /* first: bounded by consul.register_timeout, while runcmd and scripts are the user's */
         &module_runcmd,
         &module_scripts_user, /* user-data scripts after runcmd */
+        /* shutdown */
+        &module_consul_deregister,
         NULL,
 };
 
