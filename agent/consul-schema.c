@@ -49,7 +49,7 @@ static const schema_key check_props[] = {
 static const schema_key check_item = { .types = ST_OBJECT, .props = check_props };
 
 static const schema_key service_props[] = {
-        { .name = "name", .types = ST_STRING, .required = true, .description = "Service name (required)." },
+        { .name = "name", .types = ST_STRING, .required = true, .description = "Service name." },
         KEY("id", ST_STRING, "Service ID, unique on the node (default: the name)."),
         KEY("port", ST_INTEGER, "Port the service listens on (1-65535)."),
         KEY("address", ST_STRING, "Address of the service (default: the instance's local-ipv4)."),
