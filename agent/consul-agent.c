@@ -19,6 +19,8 @@
 #include "json-util.h"
 #include "log.h"
 
+#define DATACENTER_MAX 255
+
 /* ---- retry_join ---- */
 
 static bool has_control(const char *s) {
@@ -112,16 +114,6 @@ static int render_retry_join(kiln_ctx *ctx, json_t *list, json_t *out) {
 
 /* ---- checks of single values ---- */
 
-static bool datacenter_ok(const char *s) {
-        if (isempty(s))
-                return false;
-        for (const char *c = s; *c; c++)
-                if (!(('a' <= *c && *c <= 'z') || ('A' <= *c && *c <= 'Z') || ('0' <= *c && *c <= '9') || *c == '-' ||
-                      *c == '_'))
-                        return false;
-        return true;
-}
-
 static bool node_name_ok(const char *s) {
         if (isempty(s) || strlen(s) > 255)
                 return false;
@@ -151,7 +143,7 @@ static int check_agent(kiln_ctx *ctx, json_t *agent) {
         json_t *expect = json_object_get(agent, "bootstrap_expect");
         int r = check_encrypt(ctx, agent);
 
-        if (dc && !datacenter_ok(dc))
+        if (dc && !consul_chars_ok(dc, DATACENTER_MAX, "-_"))
                 r = ctx_input_error(ctx, "consul.agent.datacenter",
                                     "'%s': a datacenter is letters, digits, '-' and '_' only", dc);
         if (node && !node_name_ok(node))

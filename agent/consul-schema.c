@@ -148,6 +148,17 @@ const schema_key consul_schema_keys[] = {
 
 /* ---- settings ---- */
 
+bool consul_chars_ok(const char *s, size_t max, const char *extra) {
+        size_t n = s ? strlen(s) : 0;
+        if (n == 0 || n > max)
+                return false;
+        for (const char *c = s; *c; c++)
+                if (!(('a' <= *c && *c <= 'z') || ('A' <= *c && *c <= 'Z') || ('0' <= *c && *c <= '9') ||
+                      strchr(extra, *c)))
+                        return false;
+        return true;
+}
+
 static bool url_tail_ok(const char *hostport) {
         const char *slash = strchr(hostport, '/');
         if (slash && !streq(slash, "/"))

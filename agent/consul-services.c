@@ -121,25 +121,11 @@ static json_t *duration_value(svc_state *s, const char *path, json_t *v, uint64_
 /* ---- small checks ---- */
 
 static bool ident_ok(const char *s) {
-        size_t n = strlen(s);
-        if (n == 0 || n > IDENT_MAX)
-                return false;
-        for (const char *c = s; *c; c++)
-                if (!(('a' <= *c && *c <= 'z') || ('A' <= *c && *c <= 'Z') || ('0' <= *c && *c <= '9') || *c == '-' ||
-                      *c == '_' || *c == '.' || *c == ':'))
-                        return false;
-        return true;
+        return consul_chars_ok(s, IDENT_MAX, "-_.:");
 }
 
 static bool meta_key_ok(const char *s) {
-        size_t n = strlen(s);
-        if (n == 0 || n > META_KEY_MAX || startswith(s, "consul-"))
-                return false;
-        for (const char *c = s; *c; c++)
-                if (!(('a' <= *c && *c <= 'z') || ('A' <= *c && *c <= 'Z') || ('0' <= *c && *c <= '9') || *c == '-' ||
-                      *c == '_'))
-                        return false;
-        return true;
+        return consul_chars_ok(s, META_KEY_MAX, "-_") && !startswith(s, "consul-");
 }
 
 static bool port_ok(json_t *port) {

@@ -6,18 +6,6 @@
 #include "json-util.h"
 #include "log.h"
 
-int consul_stage_api(kiln_ctx *ctx, consul_api **ret, char **ret_url) {
-        _cleanup_free_ char *url = NULL;
-        int r = consul_base_url(ctx, &url);
-        if (r < 0)
-                return r;
-        r = consul_api_new(url, json_string_value(ctx_config_get(ctx, "consul.token")), ret);
-        if (r < 0)
-                return log_error_errno(r, "Failed to set up an HTTP client: %m");
-        *ret_url = TAKE_PTR(url);
-        return 0;
-}
-
 json_t *consul_stage_recorded(void) {
         json_t *list = NULL;
         int r = consul_registered_read(&list);
@@ -44,13 +32,31 @@ int consul_stage_plan_deregister(json_t *recorded, json_t *keep_ids, const char 
         return 0;
 }
 
-int consul_batch_init(consul_batch *b, consul_api *api, const char *url, usec_t timeout) {
-        *b = (consul_batch){ .api = api, .url = url, .timeout = timeout, .deadline = deadline_in(timeout),
-                             .record = json_array(), .missed = json_array() };
-        return b->record && b->missed ? 0 : -ENOMEM;
+int consul_batch_open(kiln_ctx *ctx, const char *timeout_key, unsigned def, const char *doing, consul_batch *b) {
+        usec_t timeout;
+        int r;
+
+        *b = (consul_batch){ .record = json_array(), .missed = json_array() };
+        if (!b->record || !b->missed)
+                return log_oom();
+        r = consul_timeout(ctx, timeout_key, def, &timeout);
+        if (r >= 0)
+                r = consul_base_url(ctx, &b->url);
+        if (r < 0)
+                return r;
+        r = consul_api_new(b->url, json_string_value(ctx_config_get(ctx, "consul.token")), &b->api);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up an HTTP client: %m");
+        b->timeout = timeout;
+        b->deadline = deadline_in(timeout);
+        log_info("%s: Consul agent %s, X-Consul-Token: %s, deadline %g s.", doing, b->url,
+                 ctx_config_get(ctx, "consul.token") ? "(set)" : "(none)", (double) timeout / (double) USEC_PER_SEC);
+        return 0;
 }
 
 void consul_batch_clear(consul_batch *b) {
+        consul_api_free(b->api);
+        free(b->url);
         json_decref(b->record);
         json_decref(b->missed);
         free(b->last_error);
@@ -121,12 +127,15 @@ char *consul_join_strings(json_t *list) {
         return s;
 }
 
-void consul_batch_report_down(kiln_ctx *ctx, consul_batch *b, const char *verb, const char *hint) {
-        _cleanup_free_ char *names = NULL;
-        if (json_array_size(b->missed) == 0)
-                return;
-        names = consul_join_strings(b->missed);
-        ctx_recoverable(ctx, "The Consul agent at %s did not accept requests within %g s (last: %s); not %s: %s.%s%s",
-                        b->url, (double) b->timeout / (double) USEC_PER_SEC, b->last_error ?: "?", verb,
-                        names ?: "(out of memory)", hint ? " " : "", hint ?: "");
+int consul_batch_finish(kiln_ctx *ctx, consul_batch *b, const char *verb, const char *hint) {
+        if (json_array_size(b->missed) > 0) {
+                _cleanup_free_ char *names = consul_join_strings(b->missed);
+                ctx_recoverable(ctx, "The Consul agent at %s did not accept requests within %g s (last: %s); "
+                                "not %s: %s. %s", b->url, (double) b->timeout / (double) USEC_PER_SEC,
+                                b->last_error ?: "?", verb, names ?: "(out of memory)", hint);
+        }
+        int r = consul_registered_write(b->record);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write " CONSUL_REGISTERED_FILE ": %m");
+        return 0;
 }

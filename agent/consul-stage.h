@@ -15,9 +15,6 @@
 #include "consul-api.h"
 #include "module.h"
 
-/* A client for consul.address with consul.token; *ret_url gets the base URL. */
-int consul_stage_api(kiln_ctx *ctx, consul_api **ret, char **ret_url);
-
 /* The record, or [] with a warning when it can't be read as one (plan and
  * apply both work from it, so a damaged file does not block the boot). */
 json_t *consul_stage_recorded(void);
@@ -26,9 +23,11 @@ json_t *consul_stage_recorded(void);
  * (each an object {"id", "name"}) not in keep_ids (an object of IDs, may be NULL). */
 int consul_stage_plan_deregister(json_t *recorded, json_t *keep_ids, const char *why, json_t **plan);
 
+/* One module's requests: one client, one deadline for all of them, and
+ * the record as it will be written at the end. */
 typedef struct consul_batch {
         consul_api *api;
-        const char *url;
+        char *url;
         usec_t deadline;
         usec_t timeout;       /* for the message */
         bool agent_down;      /* the deadline passed with no good answer: don't try the rest */
@@ -37,17 +36,21 @@ typedef struct consul_batch {
         char *last_error;     /* what the last try of a timed-out call got */
 } consul_batch;
 
-int consul_batch_init(consul_batch *b, consul_api *api, const char *url, usec_t timeout);
+/* A client for consul.address with consul.token, and a deadline of
+ * consul.<timeout_key> (def seconds) from now; logs what it is about to
+ * do ("… X-Consul-Token: (set) …", never the token). */
+int consul_batch_open(kiln_ctx *ctx, const char *timeout_key, unsigned def, const char *doing, consul_batch *b);
 void consul_batch_clear(consul_batch *b);
+/* Adds {"id", "name"} to the record, once. */
+int consul_batch_keep(consul_batch *b, const char *id, const char *name);
+/* After a call that ran out of time: agent_down, last_error, name in missed. */
+int consul_batch_agent_down(consul_batch *b, const consul_result *res, const char *name);
 /* Deregisters one plan item made by consul_stage_plan_deregister(); keeps
  * it in b->record unless Consul confirmed. Negative only for -ENOMEM. */
 int consul_batch_deregister(kiln_ctx *ctx, consul_batch *b, json_t *item);
-/* After a call that ran out of time: agent_down, last_error, name in missed. */
-int consul_batch_agent_down(consul_batch *b, const consul_result *res, const char *name);
-/* The recoverable error for b->missed, if any ("did not accept requests
- * within …; not <verb>: a, b. <hint>"). */
-void consul_batch_report_down(kiln_ctx *ctx, consul_batch *b, const char *verb, const char *hint);
+/* One recoverable error for b->missed, if any ("did not accept requests
+ * within …; not <verb>: a, b. <hint>"), then the record is written. */
+int consul_batch_finish(kiln_ctx *ctx, consul_batch *b, const char *verb, const char *hint);
+
 /* "a, b, c" (malloc'd; NULL for an empty list or on OOM). */
 char *consul_join_strings(json_t *list);
-/* Adds {"id", "name"} to the record, once. */
-int consul_batch_keep(consul_batch *b, const char *id, const char *name);

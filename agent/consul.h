@@ -54,6 +54,8 @@ int consul_base_url(kiln_ctx *ctx, char **ret);
 int consul_timeout(kiln_ctx *ctx, const char *key, unsigned def, usec_t *ret);
 /* consul.config_dir, or /etc/consul.d; input error unless a safe absolute path. */
 int consul_config_dir(kiln_ctx *ctx, const char **ret);
+/* 1..max ASCII letters, digits and characters of `extra`. */
+bool consul_chars_ok(const char *s, size_t max, const char *extra);
 
 /* ---- the agent config file ---- */
 

@@ -128,26 +128,17 @@ static int register_one(kiln_ctx *ctx, consul_batch *b, json_t *item) {
 }
 
 static int consul_apply(kiln_ctx *ctx, json_t *plan) {
-        _cleanup_consul_api_ consul_api *api = NULL;
-        _cleanup_free_ char *url = NULL;
         _cleanup_(consul_batch_clear) consul_batch b = {};
-        usec_t timeout;
         json_t *item;
         size_t i;
         int r;
 
-        r = consul_timeout(ctx, "register_timeout", CONSUL_REGISTER_TIMEOUT_DEFAULT_SEC, &timeout);
-        if (r >= 0)
-                r = consul_stage_api(ctx, &api, &url);
-        if (r >= 0)
-                r = consul_batch_init(&b, api, url, timeout);
+        r = consul_batch_open(ctx, "register_timeout", CONSUL_REGISTER_TIMEOUT_DEFAULT_SEC, "Registering", &b);
         if (r < 0)
                 return r;
         r = record_intent(plan);
         if (r < 0)
                 return log_error_errno(r, "Failed to write " CONSUL_REGISTERED_FILE ": %m");
-        log_info("Consul agent %s, X-Consul-Token: %s, deadline %g s.", url,
-                 ctx_config_get(ctx, "consul.token") ? "(set)" : "(none)", (double) timeout / (double) USEC_PER_SEC);
         /* registrations first: a renamed service is never missing in between */
         json_array_foreach(plan, i, item)
                 if (json_object_get(item, "_definition") && (r = register_one(ctx, &b, item)) < 0)
@@ -155,11 +146,7 @@ static int consul_apply(kiln_ctx *ctx, json_t *plan) {
         json_array_foreach(plan, i, item)
                 if (json_object_get(item, "_id") && (r = consul_batch_deregister(ctx, &b, item)) < 0)
                         return r;
-        consul_batch_report_down(ctx, &b, "done", "`kiln rerun consul` retries once it is up; the next boot does too.");
-        r = consul_registered_write(b.record);
-        if (r < 0)
-                return log_error_errno(r, "Failed to write " CONSUL_REGISTERED_FILE ": %m");
-        return 0;
+        return consul_batch_finish(ctx, &b, "done", "`kiln rerun consul` retries once it is up; the next boot does too.");
 }
 
 const kiln_module module_consul = {

@@ -37,32 +37,18 @@ static int consul_deregister_plan(kiln_ctx *ctx, json_t **ret_plan) {
 }
 
 static int consul_deregister_apply(kiln_ctx *ctx, json_t *plan) {
-        _cleanup_consul_api_ consul_api *api = NULL;
-        _cleanup_free_ char *url = NULL;
         _cleanup_(consul_batch_clear) consul_batch b = {};
-        usec_t timeout;
         json_t *item;
         size_t i;
         int r;
 
-        r = consul_timeout(ctx, "deregister_timeout", CONSUL_DEREGISTER_TIMEOUT_DEFAULT_SEC, &timeout);
-        if (r >= 0)
-                r = consul_stage_api(ctx, &api, &url);
-        if (r >= 0)
-                r = consul_batch_init(&b, api, url, timeout);
+        r = consul_batch_open(ctx, "deregister_timeout", CONSUL_DEREGISTER_TIMEOUT_DEFAULT_SEC, "Deregistering", &b);
         if (r < 0)
                 return r;
-        log_info("Deregistering %zu service%s from the Consul agent %s, X-Consul-Token: %s, deadline %g s.",
-                 json_array_size(plan), json_array_size(plan) == 1 ? "" : "s", url,
-                 ctx_config_get(ctx, "consul.token") ? "(set)" : "(none)", (double) timeout / (double) USEC_PER_SEC);
         json_array_foreach(plan, i, item)
                 if ((r = consul_batch_deregister(ctx, &b, item)) < 0)
                         return r;
-        consul_batch_report_down(ctx, &b, "deregistered", "They stay in the record for the next shutdown.");
-        r = consul_registered_write(b.record);
-        if (r < 0)
-                return log_error_errno(r, "Failed to write " CONSUL_REGISTERED_FILE ": %m");
-        return 0;
+        return consul_batch_finish(ctx, &b, "deregistered", "They stay in the record for the next shutdown.");
 }
 
 const kiln_module module_consul_deregister = {
