@@ -44,13 +44,14 @@ int consul_batch_open(kiln_ctx *ctx, const char *timeout_key, unsigned def, cons
                 r = consul_base_url(ctx, &b->url);
         if (r < 0)
                 return r;
-        r = consul_api_new(b->url, json_string_value(ctx_config_get(ctx, "consul.token")), &b->api);
+        const char *token = json_string_value(ctx_config_get(ctx, "consul.token"));
+        r = consul_api_new(b->url, token, &b->api);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up an HTTP client: %m");
         b->timeout = timeout;
         b->deadline = deadline_in(timeout);
         log_info("%s: Consul agent %s, X-Consul-Token: %s, deadline %g s.", doing, b->url,
-                 ctx_config_get(ctx, "consul.token") ? "(set)" : "(none)", (double) timeout / (double) USEC_PER_SEC);
+                 isempty(token) ? "(none)" : "(set)", (double) timeout / (double) USEC_PER_SEC);
         return 0;
 }
 
