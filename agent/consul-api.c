@@ -9,7 +9,7 @@
 #include "log.h"
 
 #define BACKOFF_FIRST (250 * USEC_PER_MSEC)
-#define BACKOFF_MAX (5 * USEC_PER_SEC)
+#define BACKOFF_MAX (2 * USEC_PER_SEC)
 #define REQUEST_TIMEOUT (5 * USEC_PER_SEC)
 #define REQUEST_TIMEOUT_MIN (1 * USEC_PER_SEC)
 #define MESSAGE_MAX 400

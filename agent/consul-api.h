@@ -5,7 +5,7 @@
  * Retry policy: the agent may not be up yet when the final stage runs (it
  * starts in parallel), may be electing a leader (500), or may rate-limit
  * (429).  Those, and connection errors, are retried with jittered
- * exponential backoff (250 ms doubling to 5 s, each wait a random 50-100 %
+ * exponential backoff (250 ms doubling to 2 s, each wait a random 50-100 %
  * of the step, so many nodes booting together don't hit the agent in
  * step) until the caller's deadline.  Any other answer is final: a 400
  * (the definition) or a 403 (the token) won't change by asking again, and
