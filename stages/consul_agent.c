@@ -40,7 +40,6 @@
 #include "module.h"
 #include "passwd.h"
 
-#define AGENT_FILE_MAX (1024U * 1024U)
 #define SYSTEMCTL_TIMEOUT (10 * USEC_PER_SEC)
 
 typedef struct wanted {
