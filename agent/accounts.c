@@ -139,6 +139,28 @@ int passwd_lookup(const char *name, passwd_entry *ret) {
         return r < 0 ? r : passwd_find(text, name, ret);
 }
 
+/* ---- groups ---- */
+
+int group_find(const char *text, const char *name, gid_t *ret_gid) {
+        span f[GROUP_FIELDS];
+        unsigned gid;
+        if (!passwd_name_is_valid(name))
+                return -EINVAL;
+        int r = find_fields(text, GROUP_FIELDS, 0, name, f);
+        if (r < 0)
+                return r;
+        if (parse_id(f[2], &gid) < 0)
+                return -EBADMSG;
+        *ret_gid = (gid_t) gid;
+        return 0;
+}
+
+int group_lookup(const char *name, gid_t *ret_gid) {
+        _cleanup_free_ char *text = NULL;
+        int r = read_db(GROUP_FILE, &text);
+        return r < 0 ? r : group_find(text, name, ret_gid);
+}
+
 /* ---- owners ---- */
 
 static bool is_number(const char *s) {
@@ -166,19 +188,18 @@ static int lookup_failed(int r, char **ret_error, const char *what, const char *
         return r;
 }
 
-/* The id (field 2) and, for passwd, the primary gid (field 3) of the line
- * whose key_field is key. */
-static int lookup_ids(const char *file, unsigned key_field, const char *key, unsigned *ret_id, unsigned *ret_gid) {
+/* The uid and primary gid of the passwd line whose key_field (0: name,
+ * 2: uid) is key. */
+static int lookup_user_ids(unsigned key_field, const char *key, unsigned *ret_uid, unsigned *ret_gid) {
         _cleanup_free_ char *text = NULL;
-        bool passwd = streq(file, PASSWD_FILE);
         span f[PASSWD_FIELDS];
-        int r = read_db(file, &text);
+        int r = read_db(PASSWD_FILE, &text);
         if (r < 0)
                 return r;
-        r = find_fields(text, passwd ? PASSWD_FIELDS : GROUP_FIELDS, key_field, key, f);
+        r = find_fields(text, PASSWD_FIELDS, key_field, key, f);
         if (r < 0)
                 return r;
-        if (parse_id(f[2], ret_id) < 0 || (ret_gid && parse_id(f[3], ret_gid) < 0))
+        if (parse_id(f[2], ret_uid) < 0 || parse_id(f[3], ret_gid) < 0)
                 return -EBADMSG;
         return 0;
 }
@@ -193,7 +214,7 @@ static int resolve_user(const char *user, bool need_gid, uid_t *ret_uid, gid_t *
                         return fail(ret_error, "uid %s is out of range", user);
                 if (need_gid) {
                         unsigned again;
-                        r = lookup_ids(PASSWD_FILE, 2, user, &again, &gid);
+                        r = lookup_user_ids(2, user, &again, &gid);
                         if (r == -ENOENT)
                                 return fail(ret_error, "uid %s has no line in %s to take its primary group from; "
                                             "give the group too (\"%s:GROUP\")", user, PASSWD_FILE, user);
@@ -203,7 +224,7 @@ static int resolve_user(const char *user, bool need_gid, uid_t *ret_uid, gid_t *
         } else {
                 if (!passwd_name_is_valid(user))
                         return fail(ret_error, "'%s' is not a user name", user);
-                r = lookup_ids(PASSWD_FILE, 0, user, &uid, &gid);
+                r = lookup_user_ids(0, user, &uid, &gid);
                 if (r < 0)
                         return lookup_failed(r, ret_error, "user", user, PASSWD_FILE);
         }
@@ -222,9 +243,10 @@ static int resolve_group(const char *group, gid_t *ret_gid, char **ret_error) {
         } else {
                 if (!passwd_name_is_valid(group))
                         return fail(ret_error, "'%s' is not a group name", group);
-                r = lookup_ids(GROUP_FILE, 0, group, &gid, NULL);
+                r = group_lookup(group, ret_gid);
                 if (r < 0)
                         return lookup_failed(r, ret_error, "group", group, GROUP_FILE);
+                return 0;
         }
         *ret_gid = (gid_t) gid;
         return 0;

@@ -50,6 +50,12 @@ static inline void passwd_entry_clearp(passwd_entry *e) {
 }
 #define _cleanup_passwd_entry_ _cleanup_(passwd_entry_clearp)
 
+/* A group's gid in the text of a group file / in root_path("/etc/group").
+ * -ENOENT when absent, -EBADMSG when its line is malformed, -EINVAL for a
+ * name that can't be one. */
+int group_find(const char *text, const char *name, gid_t *ret_gid);
+int group_lookup(const char *name, gid_t *ret_gid);
+
 /* Resolves an owner spec: "user", "user:group", or numeric ids in either
  * place ("1000", "1000:1000", "cortex:1000").  Without a group the user's
  * primary group is taken (a bare numeric uid then needs its passwd line).
