@@ -212,7 +212,7 @@ static int resolve_user(const char *user, bool need_gid, uid_t *ret_uid, gid_t *
         return 0;
 }
 
-static int resolve_group(const char *group, gid_t *ret_gid, char **ret_error) {
+int accounts_resolve_group(const char *group, gid_t *ret_gid, char **ret_error) {
         unsigned gid;
         int r;
 
@@ -247,7 +247,7 @@ int accounts_resolve_owner(const char *spec, uid_t *ret_uid, gid_t *ret_gid, cha
         if (r < 0)
                 return r;
         if (group) {
-                r = resolve_group(group, &gid, ret_error);
+                r = accounts_resolve_group(group, &gid, ret_error);
                 if (r < 0)
                         return r;
         }
@@ -274,4 +274,12 @@ int mode_from_json(json_t *v, mode_t *ret) {
                 return -EINVAL;
         *ret = (mode_t) m;
         return 0;
+}
+
+bool mode_is_lost_octal(json_t *v) {
+        char buf[32];
+        if (!json_is_integer(v))
+                return false;
+        snprintf(buf, sizeof buf, "%lld", (long long) json_integer_value(v));
+        return strlen(buf) >= 3 && strspn(buf, "01234567") == strlen(buf);
 }
