@@ -15,6 +15,7 @@ extern const kiln_module module_scripts_user;
 extern const kiln_module module_ssh_keys;
 extern const kiln_module module_write_files;
 extern const kiln_module module_write_files_deferred;
+extern const kiln_module module_templates;
 
 static const kiln_module *const table[] = {
         /* network */
@@ -29,6 +30,7 @@ static const kiln_module *const table[] = {
         &module_mounts,
         /* config */
         &module_write_files,
+        &module_templates, /* after write_files: a template may include or sit beside a file written there */
         /* final */
         &module_write_files_deferred, /* first in final, as cloud-init: before commands that may need the files */
         &module_runcmd,
