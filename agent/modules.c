@@ -30,7 +30,7 @@ static const kiln_module *const table[] = {
         &module_mounts,
         /* config */
         &module_write_files,
-        &module_templates, /* after write_files: a template may include or sit beside a file written there */
+        &module_templates,
         /* final */
         &module_write_files_deferred, /* first in final, as cloud-init: before commands that may need the files */
         &module_runcmd,

@@ -21,6 +21,9 @@
  * and owned by kiln's user, root), the change action runs only when the
  * file changed, a command has a timeout (30 s).
  *
+ * Rendering is Jinja2's with keep_trailing_newline=True (docs/templates.md):
+ * the file ends the way the template does.
+ *
  * Plan parses and renders everything: a syntax error, an undefined
  * variable, a bad key is an input error naming the config key and the
  * template:line:col, and then nothing of the stage is applied.  Plans and
@@ -396,7 +399,8 @@ static int render_entry(kiln_ctx *ctx, json_t *item, tpl_entry *e, json_t *secre
                 text = json_string_value(json_object_get(item, "content"));
                 len = json_string_length(json_object_get(item, "content"));
         }
-        tmpl_options o = { .name = source ? source : inl, .include_dir = include_dir };
+        /* a config file keeps its final newline, as with consul-template or Ansible */
+        tmpl_options o = { .name = source ? source : inl, .include_dir = include_dir, .keep_trailing_newline = true };
         r = tmpl_render_string(text, len, &o, ctx->instance_data, &e->data, &e->len, &td);
         if (r == -EINVAL || (r < 0 && td.n > 0)) {
                 if (asprintf(&key, "%s.%s", e->key, source ? "source" : "content") < 0)
