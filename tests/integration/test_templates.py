@@ -9,6 +9,7 @@ namespaces at the end: without systemd ("systemd not running") and with a fake s
 D-Bus (the jobs kiln queues)."""
 import json
 import os
+import shlex
 import shutil
 import stat
 import subprocess
@@ -17,7 +18,7 @@ import time
 
 import pytest
 
-from kilntest import DEFAULT_META, KILN
+from kilntest import DEFAULT_META, KILN, VALGRIND
 
 PASSWD_EXTRA = "app:x:1500:1500:app:/home/app:/bin/sh\n"
 GROUP_EXTRA = "app:x:1500:\nconsul:x:998:\n"
@@ -391,7 +392,12 @@ def in_namespaces(tmp_path, script):
         pytest.skip("no mount namespaces here")
     (tmp_path / "meta-data").write_text(json.dumps(DEFAULT_META))
     (tmp_path / "user-data").write_text(LIVE_UD)
-    env = dict(os.environ, S=str(tmp_path), KILN=KILN)
+    kiln = KILN
+    if VALGRIND:  # KILN_VALGRIND=1 reaches the live runs too
+        kiln = tmp_path / "kiln-under-valgrind"
+        kiln.write_text("#!/bin/sh\nexec " + " ".join(map(shlex.quote, [*VALGRIND, KILN])) + ' "$@"\n')
+        kiln.chmod(0o755)
+    env = dict(os.environ, S=str(tmp_path), KILN=str(kiln))
     env.pop("NOTIFY_SOCKET", None)
     env.pop("JOURNAL_STREAM", None)
     # --propagation private: nothing mounted inside is seen outside
