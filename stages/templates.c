@@ -356,8 +356,10 @@ static void report_template_errors(kiln_ctx *ctx, const char *key, const char *i
                 const char *m = msg ? msg : "template error";
                 if (d->file && inline_name && streq(d->file, inline_name) && d->line > 0)
                         ctx_input_error(ctx, key, "line %u, column %u: %s", d->line, d->column, m);
-                else if (d->file && d->line > 0)
+                else if (d->file && d->line > 0 && d->column > 0)
                         ctx_input_error(ctx, key, "%s:%u:%u: %s", d->file, d->line, d->column, m);
+                else if (d->file && d->line > 0)
+                        ctx_input_error(ctx, key, "%s:%u: %s", d->file, d->line, m);
                 else
                         ctx_input_error(ctx, key, "%s%s%s", d->file ? d->file : "", d->file ? ": " : "", m);
         }
@@ -499,7 +501,7 @@ static int trigger_add(json_t **triggers, json_t *t, size_t i) {
 
         if (item) {
                 json_t *have = json_object_get(item, "_trigger");
-                if (unit && job_of(t) > job_of(have)) {
+                if (unit && unit_job_merge(job_of(have), job_of(t)) != job_of(have)) {
                         json_object_set(item, "_trigger", t);
                         json_object_set_new(item, "action", json_string(unit_job_to_string(job_of(t))));
                 }
