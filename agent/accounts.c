@@ -233,7 +233,7 @@ static int resolve_user(const char *user, bool need_gid, uid_t *ret_uid, gid_t *
         return 0;
 }
 
-static int resolve_group(const char *group, gid_t *ret_gid, char **ret_error) {
+int accounts_resolve_group(const char *group, gid_t *ret_gid, char **ret_error) {
         unsigned gid;
         int r;
 
@@ -269,7 +269,7 @@ int accounts_resolve_owner(const char *spec, uid_t *ret_uid, gid_t *ret_gid, cha
         if (r < 0)
                 return r;
         if (group) {
-                r = resolve_group(group, &gid, ret_error);
+                r = accounts_resolve_group(group, &gid, ret_error);
                 if (r < 0)
                         return r;
         }
@@ -296,4 +296,20 @@ int mode_from_json(json_t *v, mode_t *ret) {
                 return -EINVAL;
         *ret = (mode_t) m;
         return 0;
+}
+
+/* After YAML only the value is left: 0644 arrives as 420 (meant), 644 as
+ * 644 (= 01204, never meant).  So a decimal made of octal digits is refused
+ * when, taken as a mode, it has bits above 0777 (644, 640, 600, 755, 700 …),
+ * or is 400, 440, 444 or 500 (0620, 0670, 0674, 0764: modes nobody means,
+ * where 0400 … 0500 are common).  420, 416 (YAML 0644, 0640) pass. */
+bool mode_is_lost_octal(json_t *v) {
+        char buf[32];
+        json_int_t n = json_integer_value(v);
+        if (!json_is_integer(v) || n < 100)
+                return false;
+        snprintf(buf, sizeof buf, "%lld", (long long) n);
+        if (strspn(buf, "01234567") != strlen(buf))
+                return false;
+        return n > 0777 || n == 400 || n == 440 || n == 444 || n == 500;
 }

@@ -63,7 +63,14 @@ int group_lookup(const char *name, gid_t *ret_gid);
  * (malloc'd): unknown user or group, a malformed spec or line; another
  * negative errno when a file can't be read (no message). */
 int accounts_resolve_owner(const char *spec, uid_t *ret_uid, gid_t *ret_gid, char **ret_error);
+/* Resolves a group by name or numeric id, with the same errors. */
+int accounts_resolve_group(const char *group, gid_t *ret_gid, char **ret_error);
 
 /* A file mode as config writes it: an integer (YAML's 0644 is already
  * 420) or an octal string "0644"/"644"; 0..07777.  -EINVAL otherwise. */
 int mode_from_json(json_t *v, mode_t *ret);
+/* True for an integer that is almost surely a mode written without its
+ * leading 0 (644, 755, 400: YAML reads them as decimal, so mode_from_json()
+ * would take 644 as 01204), false for what YAML octal gives (0644 is 420).
+ * Callers refuse it. */
+bool mode_is_lost_octal(json_t *v);

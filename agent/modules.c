@@ -18,6 +18,7 @@ extern const kiln_module module_scripts_user;
 extern const kiln_module module_ssh_keys;
 extern const kiln_module module_write_files;
 extern const kiln_module module_write_files_deferred;
+extern const kiln_module module_templates;
 
 static const kiln_module *const table[] = {
         /* network */
@@ -32,6 +33,7 @@ static const kiln_module *const table[] = {
         &module_mounts,
         /* config */
         &module_write_files,
+        &module_templates,
         &module_consul_agent, /* before consul.service starts (kiln-config is ordered before it) */
         /* final */
         &module_write_files_deferred, /* first in final, as cloud-init: before commands that may need the files */

@@ -459,7 +459,7 @@ def test_secrets_stay_secret(node, consul):
 
 # ---- the examples ---------------------------------------------------------------------------------
 
-EXAMPLES = sorted((SOURCE_DIR / "config/examples").glob("consul-*.yaml"))
+EXAMPLES = [SOURCE_DIR / "config/examples" / n for n in ("consul-cortex-node.yaml", "consul-server.yaml")]
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)

@@ -113,6 +113,26 @@ static void test_mode(void **state) {
         assert_int_equal(mode_from_json(bad2, &m), -EINVAL);
         assert_int_equal(mode_from_json(bad3, &m), -EINVAL);
         assert_int_equal(mode_from_json(bad4, &m), -EINVAL);
+        /* modes written without their 0 are refused; what YAML octal gives is not */
+        for (json_int_t n = 600; n <= 777; n++) {
+                char digits[8];
+                snprintf(digits, sizeof digits, "%lld", (long long) n);
+                _cleanup_json_ json_t *j = json_integer(n);
+                assert_int_equal(mode_is_lost_octal(j), strspn(digits, "01234567") == 3);
+        }
+        static const json_int_t lost[] = { 400, 440, 444, 500, 1777, 2755, 4755 };
+        static const json_int_t yaml_octal[] = { 0400, 0440, 0444, 0500, 0550, 0555, 0600, 0640, 0644, 0660, 0664,
+                                                 0700, 0750, 0755, 0775, 0777, 0, 7, 42 };
+        for (size_t k = 0; k < ELEMENTSOF(lost); k++) {
+                _cleanup_json_ json_t *j = json_integer(lost[k]);
+                assert_true(mode_is_lost_octal(j));
+        }
+        for (size_t k = 0; k < ELEMENTSOF(yaml_octal); k++) {
+                _cleanup_json_ json_t *j = json_integer(yaml_octal[k]);
+                assert_false(mode_is_lost_octal(j));
+        }
+        _cleanup_json_ json_t *str = json_string("644");
+        assert_false(mode_is_lost_octal(str)); /* a string is read as octal: fine */
 }
 
 static void test_group(void **state) {
