@@ -34,7 +34,7 @@ PACKAGES=(
 )
 # Timers and services that only cost boot time in a throwaway VM (masked, not removed: the packages stay).
 MASKED_UNITS=(apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer
-              man-db.timer dpkg-db-backup.timer systemd-timesyncd.service)
+              man-db.timer dpkg-db-backup.timer systemd-timesyncd.service nvmf-autoconnect.service)
 
 log() { printf 'build-image: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }

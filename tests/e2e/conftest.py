@@ -29,6 +29,9 @@ METRICS = {}
 def pytest_configure(config):
     if os.geteuid() != 0:
         raise pytest.UsageError("kiln's e2e tests run as root (mount, chroot, loop devices); use smoke.sh")
+    if not e2e.in_private_netns():
+        raise pytest.UsageError("kiln's e2e tests run in a private network namespace holding only lo "
+                                "(unshare --net, as smoke.sh does), so nothing a guest does can leave the machine")
 
 
 @pytest.fixture(scope="session")

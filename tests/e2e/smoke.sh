@@ -35,8 +35,14 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 outer() {
         local t0
         check_host
+        export KILN_E2E_ARTIFACTS=${KILN_E2E_ARTIFACTS:-/tmp/kiln-e2e-smoke-$(date +%Y%m%d-%H%M%S)}
+        mkdir -p "$KILN_E2E_ARTIFACTS"
         t0=$(date +%s.%N)
-        "$HERE/build-image.sh" ${KILN_E2E_REBUILD:+--force} > /dev/null
+        echo "smoke: base image (log: $KILN_E2E_ARTIFACTS/build-image.log)"
+        if ! "$HERE/build-image.sh" ${KILN_E2E_REBUILD:+--force} > /dev/null 2> "$KILN_E2E_ARTIFACTS/build-image.log"; then
+                tail -n 30 "$KILN_E2E_ARTIFACTS/build-image.log" >&2
+                die "image build failed"
+        fi
         export KILN_E2E_IMAGE_SECONDS KILN_E2E_T0=$t0
         KILN_E2E_IMAGE_SECONDS=$(secs "$t0" "$(date +%s.%N)")
         KILN_E2E_IN_NS=1 exec unshare --net --mount --propagation private -- "${BASH_SOURCE[0]}" "$@"
@@ -45,12 +51,10 @@ outer() {
 # In the private namespaces: loopback only, mounts private.
 inner() {
         local t1 rc=0
-        export KILN_E2E_ARTIFACTS=${KILN_E2E_ARTIFACTS:-/tmp/kiln-e2e-smoke-$(date +%Y%m%d-%H%M%S)}
-        mkdir -p "$KILN_E2E_ARTIFACTS"
         ip link set lo up
         t1=$(date +%s.%N)
         cd "$HERE"
-        PYTHONDONTWRITEBYTECODE=1 "$PYTHON" -m pytest -v -p no:cacheprovider test_smoke.py "$@" || rc=$?
+        PYTHONDONTWRITEBYTECODE=1 "$PYTHON" -m pytest -v -p no:cacheprovider --durations=0 test_harness.py test_smoke.py "$@" || rc=$?
         [[ -n ${KILN_E2E_KEEP_DISKS:-} ]] || find "$KILN_E2E_ARTIFACTS" \( -name '*.qcow2' -o -name '*.img' \) -delete
         printf 'smoke: image step %s s, tests %s s, total %s s; evidence in %s\n' "$KILN_E2E_IMAGE_SECONDS" \
                 "$(secs "$t1" "$(date +%s.%N)")" "$(secs "$KILN_E2E_T0" "$(date +%s.%N)")" "$KILN_E2E_ARTIFACTS"

@@ -142,6 +142,12 @@ def test_imds_address_reaches_host_loopback(guest, imds):
         assert out == IMDS_BODY
     paths = [r["path"] for r in imds.requests[before:]]
     assert paths == [f"/latest/meta-data/probe-{i}" for i in range(5)]
+    # ... and at the same time: concurrent connections do not share a stream.
+    before = len(imds.requests)
+    urls = " ".join(f"http://{e2e.IMDS_ADDR}/p/{i}" for i in range(8))
+    out = guest.ssh(f"curl -sS --fail -m 20 --parallel --parallel-immediate {urls}").stdout
+    assert out == IMDS_BODY * 8
+    assert sorted(r["path"] for r in imds.requests[before:]) == sorted(f"/p/{i}" for i in range(8))
 
 
 def test_consul_address_reaches_host_loopback(guest, consul):
@@ -182,6 +188,7 @@ def test_install_hooks(guest):
 
 @pytest.mark.skipif(kiln_binary() is None, reason="no kiln binary (set KILN_BINARY or build into build/)")
 def test_kiln_binary_runs_in_guest(guest):
+    assert "not found" not in guest.ssh("ldd /usr/bin/kiln").stdout    # the image carries kiln's libraries
     assert guest.ssh("kiln version").returncode == 0
 
 
@@ -223,5 +230,21 @@ def test_new_instance_reuses_data_disk(base, artifacts, data_disk, imds, consul,
         dev = f"/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_{DATA_SERIAL}"
         out = vm.ssh(f"mount -o ro {dev} /mnt && cat /mnt/written-by && umount /mnt").stdout
         assert out == "first\n"
-        vm.shutdown()
+        vm.shutdown(method="acpi")      # the power button, as EC2's stop/terminate presses it
     metrics["second_boot_to_ready_s"] = boot.seconds_to_ready
+
+
+def test_isolation_check_can_fail(base, artifacts, imds, metrics):
+    """The control for test_guest_is_isolated: the same request with restrict=off reaches the host's loopback
+    server. Without this, that test could pass because the request was wrong rather than blocked. Loopback
+    only, and VM() allows restrict=False only in a private network namespace that has nothing but lo."""
+    if not e2e.in_private_netns():
+        pytest.skip("needs a private network namespace (smoke.sh makes one)")
+    overlay = e2e.create_overlay(base, artifacts / "control" / "root.qcow2")
+    with e2e.VM(base, overlay, artifacts / "control", name="control", restrict=False) as vm:
+        vm.start()
+        metrics["control_boot_to_ready_s"] = vm.wait_ready().seconds_to_ready
+        before = len(imds.requests)
+        out = vm.ssh(f"curl -sS --fail -m 10 http://{e2e.HOST_ALIAS}:{imds.port}/control").stdout
+        assert out == IMDS_BODY and imds.requests[before:][0]["path"] == "/control"
+        vm.shutdown()

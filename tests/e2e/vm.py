@@ -364,13 +364,19 @@ class VM:
     """
 
     def __init__(self, base, overlay, workdir, *, name="vm", data_disks=(), forwards=(), memory=1024, smp=2,
-                 cpu=None, append="", root_serial=ROOT_SERIAL, extra_args=()):
+                 cpu=None, append="", root_serial=ROOT_SERIAL, extra_args=(), accel=None, restrict=True):
         self.base, self.overlay, self.name = base, Path(overlay), name
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_disks, self.forwards = list(data_disks), list(forwards)
         self.memory, self.smp, self.cpu = memory, smp, cpu
         self.append, self.root_serial, self.extra_args = append, root_serial, list(extra_args)
+        self.accel = accel or os.environ.get("KILN_E2E_ACCEL", "tcg")
+        # restrict=False exists only to prove the isolation check can fail (test_smoke.py): allowed only inside
+        # a private network namespace with nothing but loopback, so even then nothing can leave the machine.
+        if not restrict and not in_private_netns():
+            raise E2EError("restrict=False is allowed only inside a private network namespace")
+        self.restrict = restrict
         self.console_log = self.workdir / "console.log"
         self.sockdir = Path(tempfile.mkdtemp(prefix=f"kiln-e2e-{name}-"))   # unix socket paths must be short
         self.serial_sock, self.qmp_sock = self.sockdir / "serial.sock", self.sockdir / "qmp.sock"
@@ -383,11 +389,12 @@ class VM:
     # -- life cycle
 
     def qemu_argv(self):
-        netdev = [f"user,id=net0,net={GUEST_NET},restrict=on,hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22"]
+        restrict = "on" if self.restrict else "off"
+        netdev = [f"user,id=net0,net={GUEST_NET},restrict={restrict},hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22"]
         for fwd in self.forwards:
             cmd = shlex.join(["/usr/bin/python3", "-I", "-S", str(RELAY), str(fwd.host_port), fwd.host_addr])
             netdev.append(f"guestfwd=tcp:{fwd.guest_addr}:{fwd.guest_port}-cmd:{cmd}")
-        argv = ["qemu-system-x86_64", "-name", f"kiln-e2e-{self.name}", "-machine", "q35", "-accel", "tcg",
+        argv = ["qemu-system-x86_64", "-name", f"kiln-e2e-{self.name}", "-machine", "q35", "-accel", self.accel,
                 "-m", str(self.memory), "-smp", str(self.smp), "-nodefaults", "-no-user-config",
                 "-display", "none", "-rtc", "base=utc",
                 "-kernel", self.base.kernel, "-initrd", self.base.initrd,
@@ -478,6 +485,7 @@ class VM:
         self.ssh("systemctl reboot", check=False, timeout=30)
         _wait_for(lambda: self.console_text().count(RESTART_LINE) > restarts or not self.running(), timeout,
                   f"{self.name} to restart")
+        self._ssh_master_exit()        # its connection died with the old boot
         boot = self.wait_ready(timeout)
         if boot.boot_id == old:
             raise E2EError(f"{self.name}: boot id unchanged after reboot ({old})")
@@ -502,6 +510,7 @@ class VM:
             self.kill()
             raise E2EError(f"{self.name}: shutdown did not finish in {timeout}s\n{self.tail()}")
         elapsed = time.monotonic() - t0
+        self._ssh_master_exit()
         if self.exit_code != 0:
             raise E2EError(f"{self.name}: QEMU exited {self.exit_code} on shutdown\n{self.tail('qemu.log')}")
         if POWER_DOWN_LINE not in self.console_text()[mark:]:
@@ -537,6 +546,7 @@ class VM:
 
     def close(self, collect=True):
         """Stop the VM if still running, collect its journal, remove its sockets. Never raises on collection."""
+        self._ssh_master_exit()
         self.kill()
         if collect and self.proc is not None:
             try:
@@ -558,10 +568,7 @@ class VM:
         guest's shell). Returns CompletedProcess (returncode 255 means ssh itself failed)."""
         if not isinstance(command, str):
             command = shlex.join(map(str, command))
-        argv = ["ssh", "-i", str(self.base.ssh_key), "-p", str(self.ssh_port), "-o", "BatchMode=yes",
-                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-                "-o", f"ConnectTimeout={connect_timeout}", "-o", "ServerAliveInterval=5",
-                "-o", "ServerAliveCountMax=6", "root@127.0.0.1", command]
+        argv = self._ssh_argv(connect_timeout) + ["root@127.0.0.1", command]
         try:
             p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input,
                                stdin=None if input is not None else subprocess.DEVNULL)
@@ -570,6 +577,19 @@ class VM:
         if check and p.returncode != 0:
             raise E2EError(f"{self.name}: `{command}` exited {p.returncode}\n{p.stdout}{p.stderr}")
         return p
+
+    def _ssh_argv(self, connect_timeout=10):
+        # One multiplexed connection per boot: under TCG a fresh ssh handshake costs about a second, a new
+        # channel on an open connection a fraction of that. A reboot closes the master; the next call opens one.
+        return ["ssh", "-i", str(self.base.ssh_key), "-p", str(self.ssh_port), "-o", "BatchMode=yes",
+                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+                "-o", f"ConnectTimeout={connect_timeout}", "-o", "ServerAliveInterval=5",
+                "-o", "ServerAliveCountMax=6", "-o", "ControlMaster=auto",
+                "-o", f"ControlPath={self.sockdir}/ssh-%C", "-o", "ControlPersist=30"]
+
+    def _ssh_master_exit(self):
+        if self.ssh_port:
+            subprocess.run(self._ssh_argv() + ["-O", "exit", "root@127.0.0.1"], capture_output=True, timeout=30)
 
     def boot_id(self):
         return self.ssh("cat /proc/sys/kernel/random/boot_id", timeout=30).stdout.strip()
@@ -591,6 +611,13 @@ class VM:
 
 
 # -------------------------------------------------------------------------------------------- helpers
+
+def in_private_netns():
+    """True inside a network namespace whose only interface is loopback: nothing in it can leave the machine."""
+    with open("/proc/self/net/dev") as f:          # per namespace, unlike /sys/class/net without a remount
+        names = [line.split(":")[0].strip() for line in f.readlines()[2:]]
+    return names == ["lo"]
+
 
 def check_forward(fwd):
     """A forward must go from a free guest address of the user network to the host's loopback, nowhere else."""
@@ -624,3 +651,69 @@ def parse_analyze_time(text):
     if m and kernel is not None:
         target = round(kernel + parse_timespan(m.group(1)), 3)
     return kernel, userspace, target
+
+
+# ------------------------------------------------------------------------------------------ command line
+
+def _parse_file_spec(spec):
+    parts = spec.split(":")
+    if len(parts) not in (2, 3):
+        raise SystemExit(f"--file {spec}: expected SRC:DEST[:MODE]")
+    return Path(parts[0]), parts[1], int(parts[2], 8) if len(parts) == 3 else 0o644
+
+
+def _parse_data_spec(spec):
+    path, _, serial = spec.partition(":")
+    return DataDisk(Path(path), serial or DEFAULT_DATA_SERIAL)
+
+
+def main(argv=None):
+    """`vm.py boot ...`: boot one VM by hand for debugging, print how to reach it, wait until it powers off
+    (or Ctrl-C), then collect its journal. Run it as root inside `unshare --net --mount` like smoke.sh."""
+    import argparse
+    ap = argparse.ArgumentParser(prog="vm.py", description=main.__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("boot")
+    b.add_argument("--workdir", type=Path, default=None, help="evidence directory (default: new /tmp dir)")
+    b.add_argument("--deb", action="append", default=[], type=Path)
+    b.add_argument("--file", action="append", default=[], type=_parse_file_spec, metavar="SRC:DEST[:MODE]")
+    b.add_argument("--enable", action="append", default=[], metavar="UNIT")
+    b.add_argument("--data", action="append", default=[], type=_parse_data_spec, metavar="PATH[:SERIAL]",
+                   help="data disk (created blank, 1G, if missing)")
+    b.add_argument("--imds-port", type=int, help=f"host loopback port for {IMDS_ADDR}:{IMDS_PORT}")
+    b.add_argument("--consul-port", type=int, help=f"host loopback port for {CONSUL_ADDR}:{CONSUL_PORT}")
+    b.add_argument("--append", default="", help="extra kernel command line (e.g. systemd.log_level=debug)")
+    args = ap.parse_args(argv)
+
+    base = base_image()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="kiln-e2e-boot-"))
+    for disk in args.data:
+        if not disk.path.exists():
+            create_data_disk(disk.path)
+    forwards = []
+    if args.imds_port:
+        forwards.append(Forward(IMDS_ADDR, IMDS_PORT, args.imds_port))
+    if args.consul_port:
+        forwards.append(Forward(CONSUL_ADDR, CONSUL_PORT, args.consul_port))
+    payload = Payload(debs=args.deb, files=args.file, enable=args.enable)
+    overlay = create_overlay(base, workdir / "root.qcow2", payload)
+    with VM(base, overlay, workdir, name="debug", data_disks=args.data, forwards=forwards,
+            append=args.append) as vm:
+        vm.start()
+        # The forwards live in this process's network namespace: another shell reaches them through it.
+        ns = f"nsenter --net=/proc/{os.getpid()}/ns/net " if in_private_netns() else ""
+        print(f"serial console: socat -,raw,echo=0 UNIX-CONNECT:{vm.serial_sock}   (log: {vm.console_log})")
+        vm.wait_ready()
+        print(f"ssh: {ns}ssh -i {base.ssh_key} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+              f"-p {vm.ssh_port} root@127.0.0.1")
+        print("waiting for the guest to power off (Ctrl-C kills it)")
+        try:
+            vm.proc.wait()
+        except KeyboardInterrupt:
+            pass
+    print(f"evidence in {workdir}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
