@@ -183,8 +183,8 @@ configure_system() {
 
 extract_boot() {
         local root=$1 out=$2 kernel initrd
-        kernel=$(ls "$root"/boot/vmlinuz-* | sort -V | tail -n1)
-        initrd=$(ls "$root"/boot/initrd.img-* | sort -V | tail -n1)
+        kernel=$(printf '%s\n' "$root"/boot/vmlinuz-* | sort -V | tail -n1)
+        initrd=$(printf '%s\n' "$root"/boot/initrd.img-* | sort -V | tail -n1)
         [[ -f $kernel && -f $initrd ]] || die "no kernel or initrd in $root/boot"
         cp "$kernel" "$out/vmlinuz"
         cp "$initrd" "$out/initrd.img"
@@ -203,6 +203,7 @@ make_disk() {
 
 write_manifest() {
         local root=$1 out=$2 started=$3
+        # shellcheck disable=SC2016  # dpkg-query's own ${field} syntax
         in_root "$root" dpkg-query -W -f '${Package} ${Version}\n' > "$out/packages.txt"
         {
                 echo "suite=$SUITE"
@@ -252,7 +253,8 @@ main() {
         [[ ${1:-} == --force ]] && force=1
         [[ $(id -u) == 0 ]] || die "must run as root (debootstrap, chroot)"
         for c in debootstrap qemu-img mkfs.ext4 ssh-keygen flock unshare sha256sum; do
-                command -v "$c" > /dev/null || die "missing $c (apt-get install debootstrap qemu-utils e2fsprogs openssh-client)"
+                command -v "$c" > /dev/null ||
+                        die "missing $c (apt-get install debootstrap qemu-utils e2fsprogs openssh-client)"
         done
         key=$(script_key)
         dir=$CACHE/base-$key

@@ -39,7 +39,8 @@ outer() {
         mkdir -p "$KILN_E2E_ARTIFACTS"
         t0=$(date +%s.%N)
         echo "smoke: base image (log: $KILN_E2E_ARTIFACTS/build-image.log)"
-        if ! "$HERE/build-image.sh" ${KILN_E2E_REBUILD:+--force} > /dev/null 2> "$KILN_E2E_ARTIFACTS/build-image.log"; then
+        if ! "$HERE/build-image.sh" ${KILN_E2E_REBUILD:+--force} > /dev/null \
+                        2> "$KILN_E2E_ARTIFACTS/build-image.log"; then
                 tail -n 30 "$KILN_E2E_ARTIFACTS/build-image.log" >&2
                 die "image build failed"
         fi
@@ -54,7 +55,8 @@ inner() {
         ip link set lo up
         t1=$(date +%s.%N)
         cd "$HERE"
-        PYTHONDONTWRITEBYTECODE=1 "$PYTHON" -m pytest -v -p no:cacheprovider --durations=0 test_harness.py test_smoke.py "$@" || rc=$?
+        PYTHONDONTWRITEBYTECODE=1 "$PYTHON" -m pytest -v -p no:cacheprovider --durations=0 \
+                test_harness.py test_smoke.py "$@" || rc=$?
         [[ -n ${KILN_E2E_KEEP_DISKS:-} ]] || find "$KILN_E2E_ARTIFACTS" \( -name '*.qcow2' -o -name '*.img' \) -delete
         printf 'smoke: image step %s s, tests %s s, total %s s; evidence in %s\n' "$KILN_E2E_IMAGE_SECONDS" \
                 "$(secs "$t1" "$(date +%s.%N)")" "$(secs "$KILN_E2E_T0" "$(date +%s.%N)")" "$KILN_E2E_ARTIFACTS"

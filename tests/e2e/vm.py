@@ -237,12 +237,18 @@ def mounted_image(qcow2, readonly=False):
         mounted = True
         yield mnt
     finally:
+        busy = None
         if mounted:
-            run_host(["umount", mnt])
+            p = run_host(["umount", mnt], check=False)
+            if p.returncode != 0:           # e.g. a daemon a maintainer script left running in the chroot
+                busy = p.stderr.strip()
+                run_host(["umount", "-l", mnt], check=False)
         _qsd_quit(qsd, qmp_path)
         if _is_mountpoint(view):
             run_host(["umount", view], check=False)
         shutil.rmtree(tmp, ignore_errors=True)
+        if busy:
+            raise E2EError(f"{qcow2} was still in use when unmounted (lazily unmounted): {busy}")
 
 
 def _qsd_quit(proc, qmp_path):
@@ -456,6 +462,8 @@ class VM:
             if not self.running():
                 raise E2EError(f"{self.name}: QEMU exited ({self.proc.returncode}) before the guest came up\n"
                                f"{self.tail('qemu.log')}{self.tail()}")
+            if "Kernel panic" in self.console_text():
+                raise E2EError(f"{self.name}: the guest kernel panicked\n{self.tail()}")
             try:
                 if self.ssh("true", timeout=15, check=False, connect_timeout=3).returncode == 0:
                     return
@@ -705,6 +713,7 @@ def main(argv=None):
         print(f"serial console: socat -,raw,echo=0 UNIX-CONNECT:{vm.serial_sock}   (log: {vm.console_log})")
         vm.wait_ready()
         print(f"ssh: {ns}ssh -i {base.ssh_key} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+              "-o LogLevel=ERROR "
               f"-p {vm.ssh_port} root@127.0.0.1")
         print("waiting for the guest to power off (Ctrl-C kills it)")
         try:
