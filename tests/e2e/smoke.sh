@@ -56,7 +56,7 @@ inner() {
         t1=$(date +%s.%N)
         cd "$HERE"
         PYTHONDONTWRITEBYTECODE=1 "$PYTHON" -m pytest -v -p no:cacheprovider --durations=0 \
-                test_harness.py test_smoke.py "$@" || rc=$?
+                test_harness.py test_smoke.py "$@" 2>&1 | tee "$KILN_E2E_ARTIFACTS/pytest.log" || rc=$?
         [[ -n ${KILN_E2E_KEEP_DISKS:-} ]] || find "$KILN_E2E_ARTIFACTS" \( -name '*.qcow2' -o -name '*.img' \) -delete
         printf 'smoke: image step %s s, tests %s s, total %s s; evidence in %s\n' "$KILN_E2E_IMAGE_SECONDS" \
                 "$(secs "$t1" "$(date +%s.%N)")" "$(secs "$KILN_E2E_T0" "$(date +%s.%N)")" "$KILN_E2E_ARTIFACTS"

@@ -5,6 +5,7 @@ that need no guest: relay.py as libslirp runs it (the guest connection on fds 0-
 systemd-analyze output, the forward sanity rules, and the install hook writing into a copy-on-write overlay
 while leaving the cached base image untouched.
 """
+import contextlib
 import os
 import socket
 import subprocess
@@ -15,26 +16,38 @@ import pytest
 import vm as e2e
 
 
-def echo_server(upper=True):
-    """A loopback server that answers each connection with its input upper-cased, after the client's EOF."""
+@contextlib.contextmanager
+def echo_server():
+    """A loopback server for one connection: it answers with the input upper-cased, after the client's EOF.
+
+    Its thread is joined before the socket is closed. A thread left blocked in accept() on a closed socket
+    races for the file descriptor number: the next listening socket the process opens (an HTTP stand-in)
+    gets that number and the stale thread steals its connections.
+    """
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen()
+    srv.settimeout(10)
 
-    def serve():
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            with conn:
-                data = b""
-                while chunk := conn.recv(65536):
-                    data += chunk
-                conn.sendall(data.upper() if upper else data)
+    def serve_one():
+        try:
+            conn, _ = srv.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(10)
+            data = b""
+            while chunk := conn.recv(65536):
+                data += chunk
+            conn.sendall(data.upper())
 
-    threading.Thread(target=serve, daemon=True).start()
-    return srv
+    thread = threading.Thread(target=serve_one)
+    thread.start()
+    try:
+        yield srv.getsockname()[1]
+    finally:
+        thread.join()
+        srv.close()
 
 
 def run_relay(port, payload, addr="127.0.0.1"):
@@ -54,10 +67,9 @@ def run_relay(port, payload, addr="127.0.0.1"):
 
 
 def test_relay_carries_both_directions_and_half_close():
-    srv = echo_server()
-    with srv:
-        payload = b"get /latest/meta-data/ " * 10000      # larger than one buffer
-        rc, received = run_relay(srv.getsockname()[1], payload)
+    payload = b"get /latest/meta-data/ " * 10000          # larger than one buffer
+    with echo_server() as port:
+        rc, received = run_relay(port, payload)
     assert rc == 0
     assert received == payload.upper()
 
@@ -122,3 +134,12 @@ def test_overlay_install_leaves_base_untouched(base, tmp_path):
     fresh = e2e.create_overlay(base, tmp_path / "fresh.qcow2")
     with e2e.mounted_image(fresh, readonly=True) as root:
         assert not (root / "usr/local/bin/hello").exists()
+
+
+def test_overlay_install_refuses_to_write_through_absolute_symlinks(base, tmp_path):
+    """/etc/localtime in the image points at /usr/share/zoneinfo/...: followed on the host, a copy would
+    overwrite the host's file. The hook must refuse instead."""
+    src = tmp_path / "tz"
+    src.write_text("not a zone file\n")
+    with pytest.raises(e2e.E2EError, match="outside the image"):
+        e2e.create_overlay(base, tmp_path / "o.qcow2", e2e.Payload(files=[(src, "/etc/localtime", 0o644)]))

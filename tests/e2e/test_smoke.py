@@ -106,8 +106,7 @@ def make_vm(name, base, artifacts, data_disk, imds, consul, payload=None):
     overlay = e2e.create_overlay(base, artifacts / name / "root.qcow2", payload)
     return e2e.VM(base, overlay, artifacts / name, name=name,
                   data_disks=[e2e.DataDisk(data_disk, DATA_SERIAL)],
-                  forwards=[e2e.Forward(e2e.IMDS_ADDR, e2e.IMDS_PORT, imds.port),
-                            e2e.Forward(e2e.CONSUL_ADDR, e2e.CONSUL_PORT, consul.port)])
+                  forwards=e2e.emulator_forwards(imds.port, consul.port))
 
 
 @pytest.fixture(scope="module")

@@ -157,7 +157,7 @@ def create_overlay(base, path, payload=None):
 
 def _install_payload(root, payload):
     for src, dest, mode in payload.files:
-        target = root / str(dest).lstrip("/")
+        target = _inside(root, dest)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, target)
         os.chmod(target, mode)
@@ -169,6 +169,16 @@ def _install_payload(root, payload):
                 run_host(["chroot", root, "/bin/sh", "-ec", cmd], env=_chroot_env())
     if payload.enable:
         run_host(["systemctl", "--root", root, "enable", *payload.enable])
+
+
+def _inside(root, dest):
+    """root/dest, refused when it resolves outside root: the image has absolute symlinks (/etc/localtime)
+    that, followed on the host, would make the copy overwrite a host file."""
+    target = root / str(dest).lstrip("/")
+    real = os.path.realpath(target)
+    if not real.startswith(str(root) + os.sep):
+        raise E2EError(f"payload destination {dest} resolves outside the image ({real})")
+    return target
 
 
 def _install_deb(root, deb):
@@ -398,7 +408,8 @@ class VM:
         restrict = "on" if self.restrict else "off"
         netdev = [f"user,id=net0,net={GUEST_NET},restrict={restrict},hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22"]
         for fwd in self.forwards:
-            cmd = shlex.join(["/usr/bin/python3", "-I", "-S", str(RELAY), str(fwd.host_port), fwd.host_addr])
+            cmd = shlex.join(["/usr/bin/python3", "-I", "-S", str(RELAY), str(fwd.host_port), fwd.host_addr,
+                              str(self.workdir / "relay.log")])
             netdev.append(f"guestfwd=tcp:{fwd.guest_addr}:{fwd.guest_port}-cmd:{cmd}")
         argv = ["qemu-system-x86_64", "-name", f"kiln-e2e-{self.name}", "-machine", "q35", "-accel", self.accel,
                 "-m", str(self.memory), "-smp", str(self.smp), "-nodefaults", "-no-user-config",
@@ -620,6 +631,16 @@ class VM:
 
 # -------------------------------------------------------------------------------------------- helpers
 
+def emulator_forwards(imds_port=None, consul_port=None):
+    """The usual forwards: IMDS at 169.254.169.254:80 and Consul at 169.254.169.200:8500 → host loopback ports."""
+    fwds = []
+    if imds_port:
+        fwds.append(Forward(IMDS_ADDR, IMDS_PORT, imds_port))
+    if consul_port:
+        fwds.append(Forward(CONSUL_ADDR, CONSUL_PORT, consul_port))
+    return fwds
+
+
 def in_private_netns():
     """True inside a network namespace whose only interface is loopback: nothing in it can leave the machine."""
     with open("/proc/self/net/dev") as f:          # per namespace, unlike /sys/class/net without a remount
@@ -698,11 +719,7 @@ def main(argv=None):
     for disk in args.data:
         if not disk.path.exists():
             create_data_disk(disk.path)
-    forwards = []
-    if args.imds_port:
-        forwards.append(Forward(IMDS_ADDR, IMDS_PORT, args.imds_port))
-    if args.consul_port:
-        forwards.append(Forward(CONSUL_ADDR, CONSUL_PORT, args.consul_port))
+    forwards = emulator_forwards(args.imds_port, args.consul_port)
     payload = Payload(debs=args.deb, files=args.file, enable=args.enable)
     overlay = create_overlay(base, workdir / "root.qcow2", payload)
     with VM(base, overlay, workdir, name="debug", data_disks=args.data, forwards=forwards,
