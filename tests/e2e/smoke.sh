@@ -35,7 +35,7 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 outer() {
         local t0
         check_host
-        export KILN_E2E_ARTIFACTS=${KILN_E2E_ARTIFACTS:-/tmp/kiln-e2e-smoke-$(date +%Y%m%d-%H%M%S)}
+        export KILN_E2E_ARTIFACTS=${KILN_E2E_ARTIFACTS:-$(mktemp -d /tmp/kiln-e2e-smoke-"$(date +%Y%m%d-%H%M%S)"-XXXX)}
         mkdir -p "$KILN_E2E_ARTIFACTS"
         t0=$(date +%s.%N)
         echo "smoke: base image (log: $KILN_E2E_ARTIFACTS/build-image.log)"

@@ -436,6 +436,9 @@ class VM:
             raise E2EError(f"{self.name} is already started")
         for fwd in self.forwards:
             check_forward(fwd)
+        paths = [self.overlay, self.workdir, self.sockdir, RELAY, self.base.dir] + [d.path for d in self.data_disks]
+        if any("," in str(p) for p in paths):      # QEMU's option syntax would split them
+            raise E2EError(f"{self.name}: a path given to QEMU contains a comma: {paths}")
         self.ssh_port = free_port()
         argv = self.qemu_argv()
         (self.workdir / "qemu-cmdline.txt").write_text(shlex.join(argv) + "\n")
