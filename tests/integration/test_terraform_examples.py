@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -52,6 +53,23 @@ GEN = load_generator()
 
 def test_roles_are_the_same_everywhere():
     assert sorted(GEN.ROLE_VARS) == sorted(ROLES) == sorted(p.name for p in TF.iterdir() if (p / "main.tf").exists())
+
+
+# ---- the renderer (tests/tools/tfrender.py) ---------------------------------------------------------
+
+def test_templatefile_subset_and_its_refusals():
+    tf = GEN  # make-fixtures.py imported tfrender from tests/tools
+    t = sys.modules["tfrender"]
+    v = {"a": "x<y>&\"z\"", "n": 3, "l": ["p", "q"], "ok": True}
+    assert t.templatefile("${a}|$${a}|%%{ if }|${ n }|${ok}|$a|{{ a }}", v) == 'x<y>&"z"|${a}|%{ if }|3|true|$a|{{ a }}'
+    assert t.templatefile("k: ${jsonencode(a)}\nl: ${jsonencode(l)}\n", v) == \
+        'k: "x\\u003cy\\u003e\\u0026\\"z\\""\nl: ["p","q"]\n'
+    for bad, why in (("${b}", "vars map does not contain key 'b'"), ("%{ if a }x%{ endif }", "directives"),
+                     ("${upper(a)}", "unsupported interpolation"), ("${l}", "string required"),
+                     ("${a", "unsupported interpolation")):
+        with pytest.raises(t.TemplateError, match=re.escape(why)):
+            t.templatefile(bad, v, name="t.tftpl")
+    assert tf.templatefile is t.templatefile
 
 
 # ---- the fixtures -----------------------------------------------------------------------------------
