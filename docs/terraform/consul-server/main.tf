@@ -149,7 +149,11 @@ resource "aws_instance" "consul_server" {
 
   user_data_base64            = var.user_data_format == "cloudinit_config" ? data.cloudinit_config.consul_server.rendered : null
   user_data                   = var.user_data_format == "templatefile" ? templatefile("${path.module}/user-data.yaml.tftpl", local.user_data_vars) : null
-  user_data_replace_on_change = true # a new instance; the data volume is attached to it as it is
+  # The servers hold Consul's raft quorum: don't let a user-data change replace
+  # all three at once.  Changed user-data is applied with a stop/start of
+  # each instance (its data volume stays); roll them one at a time
+  # (terraform apply -target='aws_instance.consul_server[0]', then 1, then 2).
+  user_data_replace_on_change = false
 
   metadata_options {
     http_endpoint               = "enabled"
