@@ -457,37 +457,73 @@ def test_secrets_stay_secret(node, consul):
             assert s.encode() not in data, (p, s)
 
 
-# ---- the examples ---------------------------------------------------------------------------------
+# ---- the examples ----------------------------------------------------------------------------------
+# Each reference role as its image and Terraform make it: config/examples/<role>.kiln.yaml (the consul
+# module's agent role and the services with their checks) baked into kiln.d, and the user-data Terraform
+# renders (config/examples/<role>.user-data.yaml: cluster tag, gossip key, host name by jinja).
 
-EXAMPLES = [SOURCE_DIR / "config/examples" / n for n in ("consul-cortex-node.yaml", "consul-server.yaml")]
+EXAMPLES = SOURCE_DIR / "config/examples"
+SAMPLE_DATA = SOURCE_DIR / "docs/terraform/instance-data.sample.json"
+EXAMPLE_GOSSIP = "Y29uc3VsLWdvc3NpcC1rZXktZXhhbXBsZS0wMDAwMDA="
+HTTP_CHECKS = {  # role -> service -> (check name or None for Consul's default, HTTP URL at DEFAULT_META's address)
+    "consul-server": {"node-exporter": (None, "http://10.0.1.23:9100/metrics")},
+    "cortex": {"cortex": ("cortex ready", "http://10.0.1.23:9009/ready"),
+               "node-exporter": (None, "http://10.0.1.23:9100/metrics")},
+    "gateway": {"gateway": (None, "http://10.0.1.23:80/healthz"),
+                "nginxlog-exporter": (None, "http://10.0.1.23:4040/metrics"),
+                "node-exporter": (None, "http://10.0.1.23:9100/metrics")},
+    "monitoring": {"prometheus": (None, "http://10.0.1.23:9090/-/ready"),
+                   "grafana": (None, "http://10.0.1.23:3000/api/health"),
+                   "node-exporter": (None, "http://10.0.1.23:9100/metrics")},
+}
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
-def test_example_is_valid(node, example):
-    p = node.kiln("validate", str(example))
-    assert p.stdout.strip() == f"{example}: valid", p.stderr
+@pytest.mark.parametrize("role", sorted(HTTP_CHECKS))
+def test_example_is_valid(node, role):
+    ud = EXAMPLES / f"{role}.user-data.yaml"
+    p = node.kiln("validate", "--data", str(SAMPLE_DATA), str(ud))
+    assert p.stdout.strip() == f"{ud}: valid", p.stderr
+    assert p.stderr == ""
+    kilnd = EXAMPLES / f"{role}.kiln.yaml"
+    p = node.kiln("validate", "--image", str(kilnd))
+    assert p.stdout.strip() == f"{kilnd}: valid", p.stderr
     assert p.stderr == ""
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
-def test_example_plans_and_registers(node, consul, example):
-    """The image points kiln at the agent; the example user-data does the rest."""
-    node.use_seed(user_data=example.read_text(),
-                  extra_config=f"consul:\n  address: {consul.endpoint}\n  token: {TOKEN}\n")
+@pytest.mark.parametrize("role", sorted(HTTP_CHECKS))
+def test_example_plans_registers_and_deregisters(node, consul, role):
+    """The image points kiln at the agent; its kiln.d and the example user-data do the rest.  Templates and
+    volumes are test_role_templates.py's and test_volumes.py's: off here."""
+    node.use_seed(user_data=(EXAMPLES / f"{role}.user-data.yaml").read_text(),
+                  extra_config=f"consul:\n  address: {consul.endpoint}\n  token: {TOKEN}\n"
+                               "kiln:\n  disable_modules: [volumes, templates]\n")
     node.path("/etc/kiln/kiln.yaml").chmod(0o600)
+    node.image_config((EXAMPLES / f"{role}.kiln.yaml").read_text(), name=f"{role}.yaml")
+    node.path("/var/lib/kiln/seed/user-data").chmod(0o600)
     node.kiln("plan")
+    assert consul.state()["stats"]["requests"] == 0, "plan registers nothing"
     node.run()
-    services = consul.services()
     cfg = json.loads(node.path(AGENT_FILE).read_text())
     assert cfg["datacenter"] == "eu-west-1"
-    assert cfg["retry_join"] == ["provider=aws tag_key=ConsulCluster tag_value=cortex-prod"]
-    if example.name == "consul-cortex-node.yaml":
-        assert set(services) == {"cortex", "node-exporter"}
-        ready = consul.checks()["service:cortex"]
-        assert ready["Name"] == "cortex ready" and ready["Definition"]["HTTP"] == "http://10.0.1.23:9009/ready"
-        assert consul.checks()["service:node-exporter"]["Definition"]["HTTP"] == "http://10.0.1.23:9100/metrics"
-        assert file_info(node, AGENT_FILE)[:3] == (0o644, 0, 0)
-    else:
+    assert cfg["node_name"] == f"{role}-i-0123456789abcdef0"
+    assert cfg["retry_join"] == ["provider=aws tag_key=ConsulCluster tag_value=metrics-eu"]
+    assert cfg["encrypt"] == EXAMPLE_GOSSIP
+    assert file_info(node, AGENT_FILE)[:3] == (0o640, 0, CONSUL_GID)
+    if role == "consul-server":
         assert cfg["server"] is True and cfg["bootstrap_expect"] == 3
-        assert set(services) == {"node-exporter"}
-        assert file_info(node, AGENT_FILE)[:3] == (0o640, 0, CONSUL_GID)
+    else:
+        assert cfg["server"] is False and "bootstrap_expect" not in cfg
+    services, checks = consul.services(), consul.checks()
+    assert set(services) == set(HTTP_CHECKS[role])
+    for name, (check_name, url) in HTTP_CHECKS[role].items():
+        assert services[name]["Address"] == "10.0.1.23"
+        check = checks[f"service:{name}"]
+        assert check["Definition"]["HTTP"] == url, check
+        if check_name:
+            assert check["Name"] == check_name
+    if role == "gateway":
+        assert services["gateway"]["Tags"] == ["no-scrape"]  # Prometheus skips it (prometheus.yml.j2)
+    assert {s["id"] for s in record(node)} == set(HTTP_CHECKS[role])
+    node.run("shutdown")
+    assert consul.services() == {}
+    assert EXAMPLE_GOSSIP not in node.path("/run/kiln/status.json").read_text()

@@ -1,11 +1,14 @@
 """The reference Cortex roles' templates (config/templates/) rendered by `kiln run` in a scratch root, the way
-an image baked with config/examples/<role>.kiln.yaml boots with config/examples/<role>.user-data.yaml:
+an image baked with config/examples/<role>.kiln.yaml boots with config/examples/<role>.user-data.yaml (the
+user-data Terraform renders from docs/terraform/<role>/: a `## template: jinja` cloud-config):
 
 - every output parses (JSON, YAML; nginx's upstreams and locations are read back; `nginx -t` and
   `promtool check config` run when installed) and carries the instance's values;
 - every output is byte for byte what Jinja2 (Debian's python3-jinja2, keep_trailing_newline=True,
   StrictUndefined) renders from the same template and the same instance-data;
 - owners, modes and the on_change records follow the role's kiln.d file;
+- the Consul agent file the consul module writes from the role's kiln.d and user-data (registration with
+  the agent is test_consul.py's: the `consul` module is off here, there is no agent);
 - config/kiln.yaml and the examples pass `kiln validate`."""
 import json
 import re
@@ -23,7 +26,9 @@ from kilntest import DEFAULT_META, KILN, SOURCE_DIR, Machine
 CONFIG = SOURCE_DIR / "config"
 TEMPLATES = CONFIG / "templates"
 EXAMPLES = CONFIG / "examples"
+SAMPLE_DATA = SOURCE_DIR / "docs/terraform/instance-data.sample.json"
 SECRET = "Y29uc3VsLWdvc3NpcC1rZXktZXhhbXBsZS0wMDAwMDA="
+AGENT_FILE = "/etc/consul.d/kiln-agent.json"
 
 USERS = {"consul": 998, "cortex": 997, "prometheus": 996, "grafana": 995}
 
@@ -47,7 +52,8 @@ def meta_for(role):
 
 
 def boot(root, role, user_data=None):
-    """A role's image (templates, kiln.d) booting in a scratch root; volumes are off (no EBS here)."""
+    """A role's image (templates, kiln.d) booting in a scratch root; volumes are off (no EBS here), and so is
+    the registration with a Consul agent (none here: test_consul.py registers the examples)."""
     m = Machine(root)
     with open(m.path("/etc/passwd"), "a") as f:
         f.writelines(f"{u}:x:{i}:{i}:{u}:/var/lib/{u}:/usr/sbin/nologin\n" for u, i in USERS.items())
@@ -56,7 +62,7 @@ def boot(root, role, user_data=None):
     shutil.copytree(TEMPLATES, m.path("/etc/kiln/templates"))
     m.image_config((EXAMPLES / f"{role}.kiln.yaml").read_text(), name=f"{role}.yaml")
     m.use_seed(meta_for(role), user_data or (EXAMPLES / f"{role}.user-data.yaml").read_text(),
-               extra_config="kiln:\n  disable_modules: [volumes]\n")
+               extra_config="kiln:\n  disable_modules: [volumes, consul]\n")
     return m
 
 
@@ -99,7 +105,7 @@ def test_outputs_match_jinja2_owner_mode(booted):
         assert (st.st_uid, st.st_gid) == (USERS.get(owner, 0), USERS.get(group, 0)), e["path"]
         assert stat.S_IMODE(st.st_mode) == int(e.get("mode", "0644"), 8), e["path"]
         text = out.read_text()
-        assert "Rendered by kiln at boot" in text or e["source"].endswith(".json.j2")
+        assert "Rendered by kiln at boot" in text
         if SECRET in text:
             assert not stat.S_IMODE(st.st_mode) & 0o004, f"{e['path']} holds a secret and is world-readable"
     rendered = [c["target"] for c in mod["changes"] if c["action"] == "rendered"]
@@ -111,40 +117,49 @@ def test_triggers_one_per_unit(booted):
     role, m = booted
     got = [(c["action"], c["target"]) for c in m.module("config", "templates")["changes"] if c["action"] != "rendered"]
     want = {
-        "consul-server": [("reload", "consul.service"), ("restart", "prometheus-node-exporter.service")],
-        "cortex": [("reload", "consul.service"), ("restart", "cortex.service"),
-                   ("restart", "prometheus-node-exporter.service")],
-        "gateway": [("reload", "consul.service"), ("reload", "nginx.service"),
-                    ("restart", "prometheus-nginxlog-exporter.service"),
+        "consul-server": [("restart", "prometheus-node-exporter.service")],
+        "cortex": [("restart", "cortex.service"), ("restart", "prometheus-node-exporter.service")],
+        "gateway": [("reload", "nginx.service"), ("restart", "prometheus-nginxlog-exporter.service"),
                     ("restart", "prometheus-node-exporter.service")],
         # prometheus.yml asks a reload, /etc/default/prometheus a restart: one restart
-        "monitoring": [("reload", "consul.service"), ("restart", "prometheus.service"),
-                       ("restart", "grafana-server.service"), ("restart", "prometheus-node-exporter.service")],
+        "monitoring": [("restart", "prometheus.service"), ("restart", "grafana-server.service"),
+                       ("restart", "prometheus-node-exporter.service")],
     }[role]
     assert got == want
     # a reboot with the same facts renders the same bytes: nothing written, nothing triggered
     m.reboot()
     m.run()
     assert m.module("config", "templates")["changes"] in (None, [])
+    assert m.module("config", "consul_agent")["changes"] in (None, [])
 
 
 def test_consul_agent(booted):
+    """The consul module's agent file: the role's kiln.d (server or client) merged with its user-data (cluster
+    tag, gossip key) and the instance (datacenter, addresses, node name = the host name the user-data's
+    jinja gives)."""
     role, m = booted
-    c = json.loads(m.path("/etc/consul.d/consul.json").read_text())
+    c = json.loads(m.path(AGENT_FILE).read_text())
     ip = ROLES[role]["local-ipv4"]
     assert (c["datacenter"], c["bind_addr"], c["advertise_addr"], c["client_addr"]) == \
         ("eu-west-1", ip, ip, "127.0.0.1")
-    assert c["data_dir"] == "/var/lib/consul"
-    assert c["node_name"] == "ip-" + ip.replace(".", "-")
-    assert c["retry_join"] == ["provider=aws tag_key=consul-cluster tag_value=metrics-eu region=eu-west-1 "
-                               "addr_type=private_v4"]
+    assert c["node_name"] == f"{role}-{ROLES[role]['id']}" == m.path("/etc/hostname").read_text().strip()
+    assert c["retry_join"] == ["provider=aws tag_key=ConsulCluster tag_value=metrics-eu"]
     assert c["encrypt"] == SECRET
-    assert c["node_meta"] == {"instance_id": meta_for(role)["instance-id"], "availability_zone": ROLES[role]["az"]}
     if role == "consul-server":
         assert (c["server"], c["bootstrap_expect"], c["ui_config"]) == (True, 3, {"enabled": True})
+        assert c["data_dir"] == "/var/lib/consul"
     else:
-        assert (c["server"], c["leave_on_terminate"]) == (False, True) and "bootstrap_expect" not in c
+        # a client's data_dir is the package's consul.hcl's
+        assert c["server"] is False and "bootstrap_expect" not in c and "data_dir" not in c
     assert "acl" not in c
+    # the gossip key makes it a secret-bearing file: the agent (group consul) reads it, nobody else
+    st = m.path(AGENT_FILE).stat()
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o640, 0, USERS["consul"])
+    agent = m.module("config", "consul_agent")
+    assert agent["result"] == "ok", agent
+    assert [c["target"] for c in agent["changes"] if c["action"] == "wrote"] == [AGENT_FILE], agent
+    for f in ("/run/kiln/status.json", "/run/kiln/instance-data.json"):
+        assert SECRET not in m.path(f).read_text(), f
 
 
 def test_node_exporter(booted):
@@ -223,11 +238,12 @@ def test_gateway(tmp_path):
 
 def test_gateway_needs_nodes(tmp_path):
     ud = (EXAMPLES / "gateway.user-data.yaml").read_text()
-    ud = re.sub(r"    cortex_nodes:\n(      - .*\n)+", "    cortex_nodes: []\n", ud)
+    ud, n = re.subn(r"(?m)^    cortex_nodes: \[.*\]$", "    cortex_nodes: []", ud)
+    assert n == 1
     m = boot(tmp_path / "root", "gateway", ud)
     p = m.run(check=False)
     assert p.returncode == 1
-    assert re.search(r"error: templates\[1\]\.source: nginx/cortex-gateway\.conf\.j2:\d+:\d+: 'dict object' has no "
+    assert re.search(r"error: templates\[0\]\.source: nginx/cortex-gateway\.conf\.j2:\d+:\d+: 'dict object' has no "
                      r"attribute 'cortex_nodes_must_list_at_least_one_node'", p.stderr), p.stderr
     assert not m.path("/etc/nginx").exists() and not m.path("/etc/consul.d").exists()
 
@@ -275,25 +291,36 @@ def test_monitoring_needs_gateway(tmp_path):
     m = boot(tmp_path / "root", "monitoring", ud)
     p = m.run(check=False)
     assert p.returncode == 1
-    # the key is in the image's kiln.d file, the variable in the template
-    assert re.search(r"/etc/kiln/kiln\.d/monitoring\.yaml:12:13: error: templates\[1\]\.source: "
+    # the key is in the image's kiln.d file (its line and column), the variable in the template
+    kilnd = (EXAMPLES / "monitoring.kiln.yaml").read_text().splitlines()
+    line = next(i for i, t in enumerate(kilnd, 1) if t.endswith("source: prometheus/prometheus.yml.j2"))
+    col = kilnd[line - 1].index("prometheus/") + 1
+    assert re.search(rf"/etc/kiln/kiln\.d/monitoring\.yaml:{line}:{col}: error: templates\[0\]\.source: "
                      r"prometheus/prometheus\.yml\.j2:\d+:\d+: 'dict object' has no attribute 'gateway_url'", p.stderr), \
         p.stderr
-    assert "templates[3].source: grafana/datasources.yaml.j2" in p.stderr
+    assert "templates[2].source: grafana/datasources.yaml.j2" in p.stderr
 
 
 def test_consul_acl_token(tmp_path):
-    ud = (EXAMPLES / "cortex.user-data.yaml").read_text() + "  consul_agent_token: agent-token-0123456789\n"
+    """ACLs on: the agent token goes into the agent file (0640 root:consul), never into status."""
+    token = "agent-token-0123456789"
+    ud = (EXAMPLES / "cortex.user-data.yaml").read_text()
+    acl = ("    acl: {enabled: true, default_policy: deny, enable_token_persistence: true, "
+           f"tokens: {{agent: {token}}}}}\n")
+    ud = ud.replace("consul:\n  agent:\n", "consul:\n  agent:\n" + acl, 1)
+    assert acl in ud
     m = boot(tmp_path / "root", "cortex", ud)
     m.run()
-    c = json.loads(m.path("/etc/consul.d/consul.json").read_text())
+    c = json.loads(m.path(AGENT_FILE).read_text())
     assert c["acl"] == {"enabled": True, "default_policy": "deny", "enable_token_persistence": True,
-                        "tokens": {"agent": "agent-token-0123456789"}}
+                        "tokens": {"agent": token}}
+    assert stat.S_IMODE(m.path(AGENT_FILE).stat().st_mode) == 0o640
+    assert token not in m.path("/run/kiln/status.json").read_text()
 
 
 @pytest.mark.parametrize("role", sorted(ROLES))
 def test_examples_validate(role):
-    for args in (["validate", str(EXAMPLES / f"{role}.user-data.yaml")],
+    for args in (["validate", "--data", str(SAMPLE_DATA), str(EXAMPLES / f"{role}.user-data.yaml")],
                  ["validate", "--image", str(EXAMPLES / f"{role}.kiln.yaml")]):
         p = subprocess.run([KILN, *args], capture_output=True, text=True)
         assert p.returncode == 0 and "warning" not in p.stderr, p.stdout + p.stderr

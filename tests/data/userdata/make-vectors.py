@@ -14,13 +14,11 @@ in step.  Only the Python standard library is used; run it with Debian's
 The output is deterministic (gzip mtime 0, fixed MIME boundaries), so running
 it again must leave `git status` clean.
 
-Terraform output is produced by terraform_mime() below, which follows
-terraform-provider-cloudinit's renderer byte for byte (see
-/work/shared/reference/terraform-user-data.md): the provider writes the
-top-level headers itself, then Go's mime/multipart writer writes each part
-with its headers sorted, "\\r\\n" line ends, and "\\r\\n--BOUNDARY--\\r\\n" at
-the end.  Go's gzip bytes differ from Python's (compression level, OS byte),
-but the decompressed bytes, the only thing a decoder sees, are identical.
+Terraform output is produced by cloudinit_mime() of tests/tools/tfrender.py
+(shared with docs/terraform/make-fixtures.py), which follows
+terraform-provider-cloudinit's renderer byte for byte.  Go's gzip bytes
+differ from Python's (compression level, OS byte), but the decompressed
+bytes, the only thing a decoder sees, are identical.
 """
 
 import base64
@@ -34,6 +32,8 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+from tfrender import check_cloudinit_mime, cloudinit_mime as terraform_mime  # noqa: E402
 LIMIT = 1024 * 1024  # UD_DEFAULT_MAX_DECODED
 MAX_PARTS = 100      # UD_DEFAULT_MAX_PARTS
 MAX_DEPTH = 10       # UD_DEFAULT_MAX_DEPTH
@@ -66,47 +66,6 @@ write_files:
 """
 
 MERGE = "list(append)+dict(recurse_array)+str()"
-
-
-def terraform_mime(parts, boundary="MIMEBOUNDARY"):
-    """data "cloudinit_config" with gzip = false, base64_encode = false."""
-    out = 'Content-Type: multipart/mixed; boundary="%s"\n' % boundary
-    out += "MIME-Version: 1.0\r\n\r\n"
-    for i, p in enumerate(parts):
-        out += ("\r\n" if i else "") + "--%s\r\n" % boundary
-        headers = {
-            "Content-Type": p.get("content_type") or "text/plain",
-            "Mime-Version": "1.0",
-            "Content-Transfer-Encoding": "7bit",
-        }
-        if p.get("filename"):
-            headers["Content-Disposition"] = 'attachment; filename="%s"' % p["filename"]
-        if p.get("merge_type"):
-            headers["X-Merge-Type"] = p["merge_type"]
-        for k in sorted(headers):
-            out += "%s: %s\r\n" % (k, headers[k])
-        out += "\r\n" + p["content"]
-    out += "\r\n--%s--\r\n" % boundary
-    return out.encode("utf-8")
-
-
-def check_terraform_mime():
-    """terraform_mime() must reproduce the provider's documented output for
-    one part with a filename (the reference's example, by hand)."""
-    want = (b'Content-Type: multipart/mixed; boundary="MIMEBOUNDARY"\n'
-            b"MIME-Version: 1.0\r\n\r\n"
-            b"--MIMEBOUNDARY\r\n"
-            b'Content-Disposition: attachment; filename="setup.sh"\r\n'
-            b"Content-Transfer-Encoding: 7bit\r\n"
-            b"Content-Type: text/x-shellscript\r\n"
-            b"Mime-Version: 1.0\r\n"
-            b"X-Merge-Type: list(append)+dict(recurse_array)+str()\r\n"
-            b"\r\n"
-            b"baz\r\n"
-            b"--MIMEBOUNDARY--\r\n")
-    got = terraform_mime([{"content_type": "text/x-shellscript", "content": "baz", "filename": "setup.sh",
-                           "merge_type": MERGE}])
-    assert got == want, got
 
 
 def gz(data):
@@ -448,7 +407,7 @@ base64), `.gz` what IMDS serves when that string is passed as
 
 
 def main():
-    check_terraform_mime()
+    check_cloudinit_mime()
     terraform_vectors()
     plain_vectors()
     python_email_vectors()
