@@ -23,7 +23,7 @@ static const command commands[] = {
         { "validate", cmd_validate, "validate [FILE|-] [--image] [--data FILE]   check user-data (or image config) like a run would" },
         { "plan", cmd_plan, "plan [--stage S]   print what a run would change; changes nothing" },
         { "rerun", cmd_rerun, "rerun MODULE [--frequency always]   run one module again on a live host" },
-        { "render", cmd_render, "render TEMPLATE [--data FILE]   render a template against instance-data" },
+        { "render", cmd_render, "render TEMPLATE [--data FILE] [--include-dir DIR]   render a template against instance-data" },
         { "clean", cmd_clean, "clean [--logs] [--seed] [--machine-id]   make the next boot a first boot" },
         { "analyze", cmd_analyze, "analyze   per-stage and per-module timings of this boot" },
         { "version", cmd_version, "version   print the version" },

@@ -158,16 +158,18 @@ static int check_agent(kiln_ctx *ctx, json_t *agent) {
 
 /* ---- defaults ---- */
 
-/* The name the hostname module gives the machine, or NULL (no default). */
+/* The name the hostname module gives the machine, or NULL (no default).  A
+ * bad hostname value is the hostname module's error to report, not ours. */
 static char *default_node_name(kiln_ctx *ctx) {
         _cleanup_hostname_names_ hostname_names n = {};
+        _cleanup_diags_ diags quiet = DIAGS_INIT;
         bool prefer_fqdn = json_is_true(ctx_config_get(ctx, "prefer_fqdn_over_hostname"));
+        kiln_ctx c = *ctx;
 
         if (json_is_true(ctx_config_get(ctx, "preserve_hostname")))
                 return NULL;
-        if (hostname_derive(json_string_value(ctx_config_get(ctx, "hostname")),
-                            json_string_value(ctx_config_get(ctx, "fqdn")),
-                            json_string_value(json_get_path(ctx->instance_data, "v1.local_hostname")), &n) < 0)
+        c.diags = &quiet;
+        if (hostname_names_from_config(&c, &n) < 0)
                 return NULL;
         const char *name = prefer_fqdn ? n.fqdn : n.hostname;
         if (hostname_check(name, HOSTNAME_KERNEL_MAX)) {

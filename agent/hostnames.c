@@ -3,6 +3,9 @@
 #include <ctype.h>
 
 #include "hostnames.h"
+#include "json-util.h"
+#include "log.h"
+#include "module.h"
 #include "util.h"
 
 void hostname_names_clear(hostname_names *n) {
@@ -126,4 +129,29 @@ char *hostname_file_parse(const char *text) {
         }
         errno = 0;
         return NULL;
+}
+
+/* A hostname or fqdn value, rendered when it is a template.  NULL when the
+ * key is unset. */
+static int config_name(kiln_ctx *ctx, const char *key, char **ret) {
+        int r = ctx_config_render(ctx, key, ret);
+        if (r < 0 || !*ret)
+                return r;
+        if (isempty(*ret)) {
+                free(*ret);
+                *ret = NULL;
+                return ctx_input_error(ctx, key, "is empty; remove the key to use the metadata's name");
+        }
+        return 0;
+}
+
+int hostname_names_from_config(kiln_ctx *ctx, hostname_names *ret) {
+        _cleanup_free_ char *h = NULL, *f = NULL;
+        int r = config_name(ctx, "hostname", &h), k = config_name(ctx, "fqdn", &f);
+        if (r < 0 || k < 0)
+                return r < 0 ? r : k;
+        r = hostname_derive(h, f, json_string_value(json_get_path(ctx->instance_data, "v1.local_hostname")), ret);
+        if (r == -ENODATA)
+                log_info("No hostname, fqdn or metadata local-hostname: the host name is left as it is.");
+        return r;
 }

@@ -56,6 +56,14 @@ static inline void hostname_names_clearp(hostname_names *n) {
 }
 #define _cleanup_hostname_names_ _cleanup_(hostname_names_clearp)
 
+/* The names the config asks for: hostname and fqdn (templates rendered
+ * against instance-data: "cortex-{{ v1.instance_id }}"), else derived from
+ * the metadata's local-hostname.  Bad values are input errors in ctx->diags;
+ * -ENODATA when there is nothing to go on.  The hostname module and every
+ * default that means "this machine's name" (Consul's node_name) use it. */
+struct kiln_ctx;
+int hostname_names_from_config(struct kiln_ctx *ctx, hostname_names *ret);
+
 /* NULL when name is a valid host name of at most max bytes; otherwise what
  * is wrong with it, for a diagnostic (a static string). */
 const char *hostname_check(const char *name, size_t max);

@@ -408,7 +408,8 @@ static int run_stage(session *s, kiln_stage stage) {
         int r;
 
         log_set_stage(stage_to_string(stage));
-        if (!s->o->dry_run && status_stage_begin(s->status, stage) < 0)
+        if (!s->o->dry_run &&
+            (s->o->only_module ? status_stage_resume(s->status, stage) : status_stage_begin(s->status, stage)) < 0)
                 log_warning("Failed to write " RUN_DIR "/status.json.");
         r = stage_body(s, stage);
         if (!s->o->dry_run) {

@@ -99,6 +99,15 @@ int status_stage_begin(json_t *st, kiln_stage s) {
         return status_save(st);
 }
 
+int status_stage_resume(json_t *st, kiln_stage s) {
+        if (!stage_obj(st, s))
+                return -ENOMEM;
+        if (s < _STAGE_BOOT_MAX)
+                status_set(st, "stage", json_string(stage_to_string(s)));
+        status_notify("%s stage running (one module again)", stage_to_string(s));
+        return status_save(st);
+}
+
 int status_stage_error(json_t *st, kiln_stage s, const char *message) {
         json_t *o = stage_obj(st, s);
         if (!o)
@@ -136,6 +145,28 @@ static int add_recoverable(json_t *stage, json_t *recoverable) {
         return 0;
 }
 
+/* A module recorded again (`kiln rerun`): the stage-level errors and
+ * warnings its previous record contributed go, so they are not counted twice. */
+static void forget_module(json_t *stage, const char *module) {
+        json_t *old = json_object_get(json_object_get(stage, "modules"), module), *m;
+        json_t *errors = json_object_get(stage, "errors");
+        json_t *warn = json_object_get(json_object_get(stage, "recoverable_errors"), "WARNING");
+        _cleanup_free_ char *prefix = NULL;
+        size_t i;
+
+        if (!old || asprintf(&prefix, "%s: ", module) < 0)
+                return;
+        for (i = json_array_size(errors); i > 0; i--)
+                if (startswith(json_string_value(json_array_get(errors, i - 1)), prefix))
+                        json_array_remove(errors, i - 1);
+        json_array_foreach(json_object_get(old, "recoverable_errors"), i, m)
+                for (size_t k = 0; k < json_array_size(warn); k++)
+                        if (json_equal(json_array_get(warn, k), m)) {
+                                json_array_remove(warn, k);
+                                break;
+                        }
+}
+
 int status_module(json_t *st, kiln_stage s, const char *module, kiln_freq f, usec_t start, usec_t end,
                   const char *result, const char *reason, json_t *changes, json_t *errors, json_t *recoverable) {
         json_t *stage = stage_obj(st, s), *m;
@@ -144,6 +175,7 @@ int status_module(json_t *st, kiln_stage s, const char *module, kiln_freq f, use
 
         if (!stage)
                 return -ENOMEM;
+        forget_module(stage, module);
         m = json_pack("{s:s, s:f, s:f, s:f, s:s, s:s?, s:O?, s:O?, s:O?}", "frequency", freq_to_string(f), "start",
                       epoch(start), "finished", epoch(end), "duration_ms", (double) (end - start) / 1000.0, "result",
                       result, "reason", reason, "changes", changes, "errors", errors, "recoverable_errors",

@@ -32,6 +32,9 @@ typedef enum status_state {
 int status_load(json_t **ret);  /* the current document, or a fresh one */
 int status_save(json_t *st);    /* atomically, 0644; also sd_notify STATUS= */
 int status_stage_begin(json_t *st, kiln_stage s);
+/* Like status_stage_begin() but keeps the stage's record: `kiln rerun`
+ * replaces one module's entry, not the stage's. */
+int status_stage_resume(json_t *st, kiln_stage s);
 int status_stage_error(json_t *st, kiln_stage s, const char *message);
 int status_stage_end(json_t *st, kiln_stage s);
 int status_set(json_t *st, const char *key, json_t *value); /* v1.<key> = value (steals) */

@@ -30,6 +30,9 @@
 #include "diag.h"
 #include "macro.h"
 
+/* The image's templates: relative sources and includes are under it (root_path()). */
+#define TEMPLATE_DIR "/etc/kiln/templates"
+
 #define TMPL_DEFAULT_MAX_INCLUDE_DEPTH 10U
 /* Largest output, and largest single string value built while rendering. */
 #define TMPL_DEFAULT_MAX_OUTPUT (16U * 1024U * 1024U)

@@ -60,20 +60,6 @@ static const schema_key hostname_keys[] = {
         {},
 };
 
-/* A hostname or fqdn value, rendered when it is a template
- * (hostname: "cortex-{{ v1.instance_id }}").  NULL when the key is unset. */
-static int hostname_value(kiln_ctx *ctx, const char *key, char **ret) {
-        int r = ctx_config_render(ctx, key, ret);
-        if (r < 0 || !*ret)
-                return r;
-        if (isempty(*ret)) {
-                free(*ret);
-                *ret = NULL;
-                return ctx_input_error(ctx, key, "is empty; remove the key to use the metadata's name");
-        }
-        return 0;
-}
-
 static int check_name(kiln_ctx *ctx, const char *name, hostname_source from, size_t max, const char *why_max) {
         const char *why = hostname_check(name, max);
         if (!why)
@@ -96,17 +82,6 @@ static int validate_names(kiln_ctx *ctx, const hostname_names *n, bool prefer_fq
         if (r >= 0 && k >= 0 && prefer_fqdn)
                 k = check_name(ctx, n->fqdn, n->fqdn_from, HOSTNAME_KERNEL_MAX, " (prefer_fqdn_over_hostname is set)");
         return r < 0 ? r : k;
-}
-
-static int derive(kiln_ctx *ctx, hostname_names *ret) {
-        _cleanup_free_ char *h = NULL, *f = NULL;
-        int r = hostname_value(ctx, "hostname", &h), k = hostname_value(ctx, "fqdn", &f);
-        if (r < 0 || k < 0)
-                return r < 0 ? r : k;
-        r = hostname_derive(h, f, json_string_value(json_get_path(ctx->instance_data, "v1.local_hostname")), ret);
-        if (r == -ENODATA)
-                log_info("No hostname, fqdn or metadata local-hostname: the host name is left as it is.");
-        return r;
 }
 
 /* ---- reading the current state ---- */
@@ -231,7 +206,7 @@ static int hostname_plan(kiln_ctx *ctx, json_t **ret_plan) {
                 log_info("preserve_hostname is set and manage_etc_hosts is not: nothing to do.");
                 return 0;
         }
-        r = derive(ctx, &n);
+        r = hostname_names_from_config(ctx, &n);
         if (r == -ENODATA)
                 return 0;
         if (r < 0)

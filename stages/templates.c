@@ -52,7 +52,6 @@
 #include "template.h"
 #include "unit-control.h"
 
-#define TEMPLATE_DIR "/etc/kiln/templates"
 #define ON_CHANGE_TIMEOUT_DEFAULT_SEC 30.0
 #define ON_CHANGE_TIMEOUT_MAX_SEC 3600.0
 /* Shorter secret values are not looked for in output or messages (too

@@ -316,3 +316,17 @@ def test_version_and_global_help():
     assert subprocess.run([KILN, "version"], capture_output=True, text=True).stdout.startswith("kiln ")
     out = subprocess.run([KILN, "--help"], capture_output=True, text=True).stdout
     assert "--root DIR" in out and "status [--wait" in out
+
+
+def test_rerun_replaces_one_module_record_only(machine):
+    machine.use_seed(user_data="#cloud-config\nwrite_files:\n  - {path: /etc/late, content: x, defer: true}\n"
+                               "runcmd: ['false']\n")
+    machine.run()
+    before = machine.status()["final"]
+    assert before["recoverable_errors"]["WARNING"] == ["runcmd: '/bin/sh -c false' exited with status 1"]
+    machine.kiln("rerun", "runcmd", "--frequency", "always")
+    after = machine.status()["final"]
+    assert set(after["modules"]) == set(before["modules"]), "the other modules' records stay"
+    assert after["modules"]["write_files_deferred"] == before["modules"]["write_files_deferred"]
+    assert after["recoverable_errors"]["WARNING"] == before["recoverable_errors"]["WARNING"], "not counted twice"
+    assert machine.kiln("status", check=False).returncode == 2

@@ -35,11 +35,14 @@ import pytest
 
 SOURCE = pathlib.Path(os.environ.get("KILN_SOURCE_DIR", pathlib.Path(__file__).resolve().parents[2]))
 CORPUS = SOURCE / "tests" / "jinja"
-# The real `kiln render` by default; KILN_TMPL_RENDER=path/to/tmpl-render runs
-# the engine's bare test driver instead (useful while working on the engine).
+# Every case runs twice: through the engine's bare driver with the engine's
+# defaults, against Jinja2's defaults (keep_trailing_newline=False), and
+# through the real `kiln render`, which renders as the templates module does
+# (keep_trailing_newline=True, Ansible's choice for config files), against
+# Jinja2 with that option.
 KILN = os.environ.get("KILN_BINARY", str(SOURCE / "build" / "kiln"))
-DRIVER = os.environ.get("KILN_TMPL_RENDER", KILN)
-DRIVER_IS_TOOL = "KILN_TMPL_RENDER" in os.environ
+DRIVER = os.environ.get("KILN_TMPL_RENDER", str(SOURCE / "build" / "tests" / "tools" / "tmpl-render"))
+MODES = {"engine": False, "render": True}  # mode -> keep_trailing_newline
 # e.g. KILN_TMPL_WRAPPER="valgrind -q --leak-check=full --error-exitcode=99" to check memory on every case
 WRAPPER = shlex.split(os.environ.get("KILN_TMPL_WRAPPER", ""))
 
@@ -118,11 +121,11 @@ def b64decode(value):
     return base64.b64decode("".join(str(value).split()), validate=True).decode("utf-8")
 
 
-def render_jinja(case, incdir):
+def render_jinja(case, incdir, keep_trailing_newline=False):
     env = jinja2.Environment(
         undefined=jinja2.StrictUndefined,
         autoescape=False,
-        keep_trailing_newline=False,
+        keep_trailing_newline=keep_trailing_newline,
         trim_blocks=False,
         lstrip_blocks=False,
         loader=jinja2.FileSystemLoader(str(incdir)),  # as kiln render: the template's directory
@@ -136,16 +139,16 @@ def render_jinja(case, incdir):
         return None, f"{type(e).__name__}: {e}"
 
 
-def render_kiln(case, tmp):
-    """`kiln render TEMPLATE --data FILE`: the template sits in its include
-    directory, as a role template sits in /etc/kiln/templates."""
+def render_kiln(case, tmp, mode="render"):
+    """`kiln render TEMPLATE --data FILE` (or the engine's driver): the
+    template sits in its include directory."""
     incdir = tmp / "templates"
     incdir.mkdir(exist_ok=True)
     tpath = incdir / "__case__.j2"
     dpath = tmp / "data.json"
     tpath.write_bytes(case["template"].encode("utf-8"))
     dpath.write_text(case["data"], encoding="utf-8")
-    args = WRAPPER + ([DRIVER, str(tpath), str(dpath), str(incdir)] if DRIVER_IS_TOOL
+    args = WRAPPER + ([DRIVER, str(tpath), str(dpath), str(incdir)] if mode == "engine"
                       else [KILN, "render", str(tpath), "--data", str(dpath)])
     p = subprocess.run(args, capture_output=True, timeout=300)
     err = p.stderr.decode("utf-8", "replace")
@@ -176,13 +179,15 @@ def test_corpus_is_large_enough():
 
 def test_driver_exists():
     assert os.access(DRIVER, os.X_OK), f"{DRIVER} not built"
+    assert os.access(KILN, os.X_OK), f"{KILN} not built"
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_same_as_jinja(case, tmp_path):
+def test_same_as_jinja(case, mode, tmp_path):
     incdir = write_files(case, tmp_path)
-    want, jerr = render_jinja(case, incdir)
-    got, kerr = render_kiln(case, tmp_path)
+    want, jerr = render_jinja(case, incdir, MODES[mode])
+    got, kerr = render_kiln(case, tmp_path, mode)
     if case["error"]:
         assert jerr is not None, f"Jinja2 rendered a case marked as an error: {want!r}"
     if jerr is not None or kerr is not None:
@@ -198,7 +203,7 @@ def test_benchmark_template_same_as_jinja(tmp_path):
     tools = SOURCE / "tests" / "tools"
     case = {"template": (tools / "bench.j2").read_text(encoding="utf-8"), "files": {},
             "data": (tools / "bench.json").read_text(encoding="utf-8")}
-    want, jerr = render_jinja(case, None)
+    want, jerr = render_jinja(case, None, True)
     got, kerr = render_kiln(case, tmp_path)
     assert jerr is None and kerr is None, (jerr, kerr)
     assert len(want) > 1_000_000

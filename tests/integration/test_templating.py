@@ -23,11 +23,11 @@ def test_render_against_instance_data_and_data_file(machine, tmp_path):
     t.parent.mkdir()
     (t.parent / "common.j2").write_text("az={{ v1.availability_zone }}")
     t.write_text("ip={{ ds.meta_data.local_ipv4 }} {% include 'common.j2' %}\n")
-    # Jinja2's default keep_trailing_newline=False: the final newline goes
-    assert machine.kiln("render", str(t)).stdout == "ip=10.0.1.23 az=eu-west-1a"
+    # as the templates module renders: the final newline stays
+    assert machine.kiln("render", str(t)).stdout == "ip=10.0.1.23 az=eu-west-1a\n"
     data = tmp_path / "data.yaml"
     data.write_text("ds: {meta_data: {local_ipv4: 192.0.2.1}}\nv1: {availability_zone: x-1b}\n")
-    assert machine.kiln("render", str(t), "--data", str(data)).stdout == "ip=192.0.2.1 az=x-1b"
+    assert machine.kiln("render", str(t), "--data", str(data)).stdout == "ip=192.0.2.1 az=x-1b\n"
     t.write_text("line one\n{{ missing.thing }}\n")
     p = machine.kiln("render", str(t), check=False)
     assert p.returncode == 1 and f"{t}:2:4: error:" in p.stderr and p.stdout == ""
@@ -97,3 +97,27 @@ def test_templated_hostname_follows_the_instance(machine):
                  "#cloud-config\nhostname: \"cortex-{{ v1.instance_id[-4:] }}\"\n")
     machine.run()
     assert machine.path("/etc/hostname").read_text() == "cortex-1234\n"
+
+
+def test_templated_hostname_is_consuls_node_name(machine):
+    machine.write("/etc/group", "root:x:0:\nconsul:x:998:\n")
+    machine.use_seed(user_data="#cloud-config\nhostname: \"cortex-{{ v1.instance_id[-4:] }}\"\n"
+                               "consul:\n  agent:\n    server: false\n")
+    machine.run()
+    agent = json.loads(machine.path("/etc/consul.d/kiln-agent.json").read_text())
+    assert agent["node_name"] == "cortex-def0"
+
+
+def test_render_role_template_includes_from_the_image_dir(machine, tmp_path):
+    machine.use_seed()
+    machine.run()
+    machine.write("/etc/kiln/templates/partials/header.j2", "# {{ v1.instance_id }}")
+    t = machine.write("/etc/kiln/templates/cortex/cortex.yaml.j2", "{% include 'partials/header.j2' %}\nok\n")
+    assert machine.kiln("render", str(t)).stdout == "# i-0123456789abcdef0\nok\n"
+    # elsewhere: the template's own directory, or --include-dir
+    other = tmp_path / "elsewhere" / "t.j2"
+    other.parent.mkdir()
+    other.write_text("{% include 'partials/header.j2' %}")
+    assert machine.kiln("render", str(other), check=False).returncode == 1
+    p = machine.kiln("render", str(other), "--include-dir", str(machine.path("/etc/kiln/templates")))
+    assert p.stdout == "# i-0123456789abcdef0"
