@@ -216,7 +216,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, const writ
         r = apply_owner_mode(fd, have_old ? &st : NULL, &o);
         if (r >= 0)
                 r = write_all(fd, data, len);
-        if (r >= 0 && fsync(fd) < 0)
+        if (r >= 0 && !o.no_sync && fsync(fd) < 0)
                 r = negative_errno();
         if (r >= 0 && renameat(dfd, tmp, dfd, base) < 0)
                 r = negative_errno();
@@ -224,7 +224,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, const writ
                 (void) unlinkat(dfd, tmp, 0);
                 return r;
         }
-        if (fsync(dfd) < 0)
+        if (!o.no_sync && fsync(dfd) < 0)
                 return negative_errno();
         return 0;
 }

@@ -7,6 +7,15 @@
  * old file or the new one, never a mix, and a secret file is never visible
  * with wider permissions than asked for.  A target that is a symlink is
  * refused (-ELOOP) so a planted link can't redirect a root write.
+ *
+ * no_sync skips both fsyncs: readers still see the old file or the new one,
+ * but after a crash the file may be the old one or empty.  Each fsync of the
+ * disk filesystem costs a journal commit (0.2 ms to several ms), so no_sync
+ * is for files whose loss is harmless, and only those: what lives under
+ * /run (gone at the next boot anyway), caches re-made every boot, and module
+ * semaphores (a torn or missing one means "not done": the module runs
+ * again, never the reverse).  Files kiln writes for the system (configs,
+ * fstab, keys) are always synced.
  */
 #pragma once
 
@@ -25,6 +34,7 @@ typedef struct write_opts {
         gid_t gid;    /* (gid_t) -1: likewise */
         bool keep_existing_mode; /* consul-template style: an existing file keeps its mode/owner
                                   * unless mode/uid/gid are given explicitly */
+        bool no_sync;            /* atomic but not durable: see above for who may use it */
 } write_opts;
 
 #define WRITE_OPTS_DEFAULT ((write_opts){ .mode = 0, .uid = (uid_t) -1, .gid = (gid_t) -1 })

@@ -127,6 +127,7 @@ static int switch_instance(session *s, const char *ud, size_t ud_len, bool fetch
                 _cleanup_free_ char *p = state_path("instances/%s/user-data.txt", iid);
                 write_opts wo = WRITE_OPTS_DEFAULT;
                 wo.mode = 0600;
+                wo.no_sync = true; /* re-fetched every boot: read back only by this boot's later stages */
                 r = p ? write_file_atomic(p, ud ? ud : "", ud_len, &wo) : -ENOMEM;
                 if (r < 0)
                         return log_error_errno(r, "Failed to save user-data: %m");

@@ -90,11 +90,16 @@ static int write_line(const char *path, const char *value) {
         return write_file_atomic(path, line, strlen(line), NULL);
 }
 
-/* Replaces the "instance" symlink atomically (symlink beside it, rename). */
+/* Replaces the "instance" symlink atomically (symlink beside it, rename),
+ * unless it already points there (every stage of every boot asks). */
 static int link_instance(const char *iid) {
         _cleanup_free_ char *link = state_path("instance"), *tmp = state_path(".instance.tmp"), *target = NULL;
+        char cur[PATH_MAX];
         if (!link || !tmp || asprintf(&target, "instances/%s", iid) < 0)
                 return -ENOMEM;
+        ssize_t n = readlink(link, cur, sizeof cur - 1);
+        if (n >= 0 && (size_t) n == strlen(target) && memcmp(cur, target, (size_t) n) == 0)
+                return 0;
         (void) unlink(tmp);
         if (symlink(target, tmp) < 0)
                 return negative_errno();
@@ -192,7 +197,8 @@ int state_sem_mark(const char *iid, const char *module, kiln_freq f) {
                         format_timestamp(now_usec(), ts));
         if (!p || !sem)
                 return -ENOMEM;
-        return json_write_file_atomic(p, sem, 0644);
+        /* not fsync'd: a semaphore lost or torn in a crash reads as "not done" (above) */
+        return json_write_file_no_sync(p, sem, 0644);
 }
 
 int state_sem_clear(const char *iid, const char *module) {

@@ -1,4 +1,14 @@
-/* status.c — see status.h. */
+/* status.c — see status.h.
+ *
+ * When status.json is rewritten: when a stage begins and when it ends, when
+ * a module fails or records recoverable errors, and otherwise at most once a
+ * second while a stage runs (a long module, e.g. a volume still being waited
+ * for, still shows the ones before it).  Not after every module: each
+ * rewrite serialises the whole document, and a boot runs some twenty
+ * modules.  Readers lose nothing they could act on: `kiln status` decides
+ * on the stages' start/finished/errors, which are always written, and
+ * systemd's STATUS= still follows every module.  The file lives in /run,
+ * so it is written without fsync (fileio.h, no_sync). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <systemd/sd-daemon.h>
@@ -63,6 +73,10 @@ void status_notify(const char *format, ...) {
                 (void) sd_notifyf(0, "STATUS=%s", msg);
 }
 
+#define STATUS_SAVE_INTERVAL USEC_PER_SEC
+
+static usec_t last_save; /* monotonic time of the last successful save; 0: none yet */
+
 int status_save(json_t *st) {
         _cleanup_free_ char *p = run_path("status.json");
         int r;
@@ -71,7 +85,10 @@ int status_save(json_t *st) {
         r = run_dir_ensure();
         if (r < 0)
                 return r;
-        return json_write_file_atomic(p, st, 0644);
+        r = json_write_file_no_sync(p, st, 0644);
+        if (r >= 0)
+                last_save = now_mono_usec();
+        return r;
 }
 
 static json_t *stage_obj(json_t *st, kiln_stage s) {
@@ -159,7 +176,10 @@ int status_module(json_t *st, kiln_stage s, const char *module, kiln_freq f, use
         if (add_recoverable(stage, recoverable) < 0)
                 return -ENOMEM;
         status_notify("%s: %s %s", stage_to_string(s), module, result);
-        return status_save(st);
+        if (json_array_size(errors) > 0 || json_array_size(recoverable) > 0 ||
+            now_mono_usec() - last_save >= STATUS_SAVE_INTERVAL)
+                return status_save(st);
+        return 0;
 }
 
 int status_write_result(json_t *st) {
@@ -177,7 +197,7 @@ int status_write_result(json_t *st) {
                         "errors", errors, "recoverable_errors", "WARNING", rec);
         if (!res)
                 return -ENOMEM;
-        return json_write_file_atomic(p, res, 0644);
+        return json_write_file_no_sync(p, res, 0644);
 }
 
 status_state status_evaluate(json_t *st, int *ret_exit) {
