@@ -1,0 +1,212 @@
+"""The bench's machinery: scratch roots, the loop volume, measuring one process.
+
+Why this shape: a benchmark of a boot agent has to measure a *first boot*
+every time, so every repetition gets a brand-new scratch root (a new
+instance, nothing cached), built before the clock starts.  As on a real
+machine, the root's /run is a tmpfs (kiln's status and instance-data live
+there, and fsync on tmpfs is free) while everything else -- /etc, /var/lib
+-- sits on the disk filesystem of the work directory, where every fsync
+reaches the device.  The data volume is a loop file formatted once; kiln
+mounts it in each repetition and the bench unmounts it afterwards, as a
+reboot would.
+
+A kiln process is measured from outside, by bench/spawn.c: wall time around
+vfork/execve and wait4, and wait4's rusage (user+sys CPU and peak RSS of
+kiln and every child it waited for, e.g. a runcmd's shell).
+
+Only what this file made is ever unmounted or detached: mounts below the
+bench's own work directory and loop devices whose backing file lies there.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SOURCE_DIR = HERE.parent
+sys.path.insert(0, str(SOURCE_DIR / "tests" / "integration"))
+sys.path.insert(0, str(SOURCE_DIR / "tests" / "emulators"))
+
+from kilntest import Machine  # noqa: E402  (the integration tests' scratch-machine layout)
+
+SBIN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+MiB = 1024 * 1024
+
+
+def sh(*argv, check=True):
+    """Runs a set-up command (never measured); returns its stdout."""
+    p = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, PATH=SBIN_PATH))
+    if check and p.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, argv))} exited {p.returncode}: {p.stdout}{p.stderr}")
+    return p.stdout
+
+
+def is_root():
+    return os.geteuid() == 0
+
+
+# ---- measuring one process ------------------------------------------------------------------------------
+
+class Measured:
+    """One process run: wall and CPU in milliseconds, peak RSS in KiB, exit status, output files."""
+
+    def __init__(self, argv, report, out_path, err_path):
+        wall_ns, user_us, sys_us, maxrss_kb, status = (int(x) for x in report.split())
+        self.argv = argv
+        self.wall_ms = wall_ns / 1e6
+        self.user_ms = user_us / 1000.0
+        self.sys_ms = sys_us / 1000.0
+        self.cpu_ms = self.user_ms + self.sys_ms
+        self.maxrss_kb = maxrss_kb
+        self.exit_code = os.waitstatus_to_exitcode(status)
+        self.out_path = out_path
+        self.err_path = err_path
+
+    def output(self):
+        return Path(self.out_path).read_text(errors="replace") + Path(self.err_path).read_text(errors="replace")
+
+    def check(self):
+        if self.exit_code != 0:
+            raise RuntimeError(f"{' '.join(self.argv)} exited {self.exit_code}:\n{self.output()}")
+        return self
+
+
+SPAWN = None  # path of the compiled bench/spawn.c, set by bench.py
+
+
+def run_measured(argv, env, log_dir, tag="run"):
+    """Runs argv through bench/spawn.c (why: see there) and returns what it cost."""
+    out_path = os.path.join(log_dir, f"{tag}.out")
+    err_path = os.path.join(log_dir, f"{tag}.err")
+    p = subprocess.run([SPAWN, out_path, err_path, *argv], env=env, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"spawn {' '.join(argv)}: {p.stderr.strip()}")
+    return Measured(argv, p.stdout, out_path, err_path)
+
+
+def kiln_env(extra=None):
+    """The environment of a kiln run: not under systemd (logs to stderr, no sd_notify), C locale."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "JOURNAL_STREAM", "LISTEN_FDS")}
+    env.update({"LC_ALL": "C", "PATH": SBIN_PATH})
+    env.update(extra or {})
+    return env
+
+
+# ---- the work directory and what is mounted in it ------------------------------------------------------
+
+def _mount_targets_under(prefix):
+    targets = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        target = line.split()[4].encode().decode("unicode_escape")
+        if target == prefix or target.startswith(prefix + "/"):
+            targets.append(target)
+    return targets
+
+
+def unmount_under(prefix):
+    """Unmounts everything mounted at or below prefix, deepest first."""
+    for _ in range(8):
+        targets = _mount_targets_under(prefix)
+        if not targets:
+            return
+        for t in sorted(targets, key=len, reverse=True):
+            if subprocess.run(["umount", t], capture_output=True, env={"PATH": SBIN_PATH}).returncode != 0:
+                subprocess.run(["umount", "-l", t], capture_output=True, env={"PATH": SBIN_PATH})
+
+
+def filesystem_of(path):
+    """(fstype, source) of the mount holding path."""
+    path = os.path.realpath(path)
+    best = ("?", "?", "")
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        left, right = line.split(" - ", 1)
+        target = left.split()[4].encode().decode("unicode_escape")
+        if (path == target or path.startswith(target.rstrip("/") + "/")) and len(target) >= len(best[2]):
+            fstype, source = right.split()[:2]
+            best = (fstype, source, target)
+    return best[0], best[1]
+
+
+class WorkDir:
+    """The bench's own directory: scratch roots and the loop volume's backing file live below it."""
+
+    def __init__(self, parent=None, keep=False):
+        parent = parent or "/var/tmp"
+        self.path = Path(tempfile.mkdtemp(prefix="kiln-bench-", dir=parent))
+        self.keep = keep
+        self.logs = self.path / "logs"
+        self.logs.mkdir()
+        self.volume = None
+
+    def close(self):
+        unmount_under(str(self.path))
+        if self.volume:
+            self.volume.detach()
+        if not self.keep:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class LoopVolume:
+    """A loop file formatted once (ext4, a label unique to this run); kiln mounts it in every repetition."""
+
+    def __init__(self, workdir, size=64 * MiB):
+        self.image = workdir.path / "data-volume.img"
+        with open(self.image, "wb") as f:
+            f.truncate(size)
+        self.label = f"kbench{os.getpid() % 100000:05d}"[:12]
+        sh("mkfs.ext4", "-q", "-L", self.label, str(self.image))
+        self.device = sh("losetup", "--find", "--show", str(self.image)).strip()
+        workdir.volume = self
+
+    def detach(self):
+        for bf in Path("/sys/block").glob("loop*/loop/backing_file"):
+            if bf.read_text().strip() == str(self.image):
+                subprocess.run(["losetup", "-d", f"/dev/{bf.parent.parent.name}"], capture_output=True,
+                               env={"PATH": SBIN_PATH})
+
+
+# ---- one scratch machine ------------------------------------------------------------------------------------
+
+class ScratchRoot:
+    """A new instance's filesystem under workdir: kilntest's layout, /run on a tmpfs when we are root."""
+
+    def __init__(self, workdir, name, passwd_extra=""):
+        self.workdir = workdir
+        self.path = workdir.path / name
+        self.machine = Machine(self.path)
+        if passwd_extra:
+            self.machine.write("/etc/passwd", self.machine.path("/etc/passwd").read_text() + passwd_extra)
+        self.machine.write("/etc/fstab", "# static file system information\n")
+        self.run_on_tmpfs = is_root()
+        self._mount_run()
+
+    def _mount_run(self):
+        run = self.machine.path("/run")
+        run.mkdir(exist_ok=True)
+        if self.run_on_tmpfs:
+            sh("mount", "-t", "tmpfs", "-o", "mode=0755,size=64m,nosuid,nodev", "kiln-bench-run", str(run))
+
+    def reboot(self):
+        """A new kernel boot: everything unmounted (the data volume too), a fresh /run, a new boot id."""
+        unmount_under(str(self.path))
+        shutil.rmtree(self.machine.path("/run"), ignore_errors=True)
+        self._mount_run()
+        self.machine.new_boot_id()
+
+    def remove(self):
+        unmount_under(str(self.path))
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def status(self):
+        return json.loads(self.machine.path("/run/kiln/status.json").read_text())["v1"]
