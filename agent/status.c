@@ -91,6 +91,27 @@ int status_save(json_t *st) {
         return r;
 }
 
+/* The first STATUS_CHANGES_MAX changes of a module, as a new reference (NULL
+ * for none).  Every change is in the journal already (ctx_change() logs it);
+ * status.json is read by every later stage and by `kiln status`, and a
+ * module writing a thousand templates would make it a thousand lines long,
+ * parsed and rewritten by each stage. */
+static json_t *changes_kept(json_t *changes, size_t *ret_omitted) {
+        size_t n = json_array_size(changes);
+
+        *ret_omitted = 0;
+        if (n <= STATUS_CHANGES_MAX)
+                return json_incref(changes);
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < STATUS_CHANGES_MAX; i++)
+                if (json_array_append(a, json_array_get(changes, i)) < 0) {
+                        json_decref(a);
+                        return NULL;
+                }
+        *ret_omitted = n - STATUS_CHANGES_MAX;
+        return a;
+}
+
 static json_t *stage_obj(json_t *st, kiln_stage s) {
         json_t *o = json_object_get(v1(st), stage_to_string(s));
         if (!o) {
@@ -156,15 +177,19 @@ static int add_recoverable(json_t *stage, json_t *recoverable) {
 int status_module(json_t *st, kiln_stage s, const char *module, kiln_freq f, usec_t start, usec_t end,
                   const char *result, const char *reason, json_t *changes, json_t *errors, json_t *recoverable) {
         json_t *stage = stage_obj(st, s), *m;
-        size_t i;
-        json_t *e;
+        size_t i, omitted = 0;
+        json_t *e, *kept = changes_kept(changes, &omitted);
 
-        if (!stage)
+        if (!stage || (changes && !kept))
                 return -ENOMEM;
-        m = json_pack("{s:s, s:f, s:f, s:f, s:s, s:s?, s:O?, s:O?, s:O?}", "frequency", freq_to_string(f), "start",
+        m = json_pack("{s:s, s:f, s:f, s:f, s:s, s:s?, s:o?, s:O?, s:O?}", "frequency", freq_to_string(f), "start",
                       epoch(start), "finished", epoch(end), "duration_ms", (double) (end - start) / 1000.0, "result",
-                      result, "reason", reason, "changes", changes, "errors", errors, "recoverable_errors",
+                      result, "reason", reason, "changes", kept, "errors", errors, "recoverable_errors",
                       recoverable);
+        if (m && omitted > 0 && json_object_set_new(m, "changes_omitted", json_integer((json_int_t) omitted)) < 0) {
+                json_decref(m);
+                m = NULL;
+        }
         if (!m || json_object_set_new(json_object_get(stage, "modules"), module, m) < 0)
                 return -ENOMEM;
         json_array_foreach(errors, i, e) {
