@@ -236,6 +236,52 @@ static int stage_file(int dfd, const char *base, const void *data, size_t len, c
         return TAKE_FD(fd);
 }
 
+/* ---- deferred directory syncs ---- */
+
+#define DEFERRED_MAX 8
+
+static bool defer_dir_sync;
+static struct {
+        dev_t dev;
+        int fd; /* a directory on that filesystem */
+} deferred[DEFERRED_MAX];
+static size_t n_deferred;
+
+void fileio_defer_dir_sync(bool on) {
+        defer_dir_sync = on;
+}
+
+/* A rename in directory dfd that must reach the disk: now, or with the next
+ * fileio_sync_deferred() when deferring (one syncfs per filesystem). */
+static int sync_dir(int dfd) {
+        struct stat st;
+
+        if (!defer_dir_sync)
+                return fsync(dfd) < 0 ? negative_errno() : 0;
+        if (fstat(dfd, &st) < 0)
+                return negative_errno();
+        for (size_t i = 0; i < n_deferred; i++)
+                if (deferred[i].dev == st.st_dev)
+                        return 0;
+        int fd = n_deferred < DEFERRED_MAX ? fcntl(dfd, F_DUPFD_CLOEXEC, 3) : -1;
+        if (fd < 0) /* no room (or no fd): sync this one now */
+                return fsync(dfd) < 0 ? negative_errno() : 0;
+        deferred[n_deferred].dev = st.st_dev;
+        deferred[n_deferred++].fd = fd;
+        return 0;
+}
+
+int fileio_sync_deferred(void) {
+        int r = 0;
+        for (size_t i = 0; i < n_deferred; i++) {
+                if (syncfs(deferred[i].fd) < 0 && r == 0)
+                        r = negative_errno();
+                close(deferred[i].fd);
+        }
+        n_deferred = 0;
+        return r;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t len, const write_opts *opts) {
         write_opts o = opts ? *opts : WRITE_OPTS_DEFAULT;
         _cleanup_free_ char *dir = NULL, *base = NULL, *tmp = NULL;
@@ -259,9 +305,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, const writ
                 (void) unlinkat(dfd, tmp, 0);
                 return r;
         }
-        if (!o.no_sync && fsync(dfd) < 0)
-                return negative_errno();
-        return 0;
+        return o.no_sync ? 0 : sync_dir(dfd);
 }
 
 /* ---- batches ---- */
@@ -419,9 +463,9 @@ int write_batch_commit(write_batch *b) {
                 free(f->tmp);
                 f->tmp = NULL;
         }
-        /* 3. the renames on disk: each directory once */
+        /* 3. the renames on disk: each directory once (with fileio_sync_deferred() when deferring) */
         for (size_t i = 0; i < b->n_dirs; i++)
-                if (fsync(b->dirs[i].fd) < 0) {
+                if (sync_dir(b->dirs[i].fd) < 0) {
                         int r = negative_errno();
                         for (size_t k = 0; k < b->n_files; k++)
                                 if (b->files[k].dir == i && b->files[k].result == 0) {

@@ -43,6 +43,20 @@ typedef struct write_opts {
 
 int write_file_atomic(const char *path, const void *data, size_t len, const write_opts *opts);
 
+/* Deferred directory syncs, for the runner: between fileio_defer_dir_sync(true)
+ * and fileio_sync_deferred(), write_file_atomic() and write batches still sync
+ * each file's content before its rename (so a crash leaves the old content or
+ * the new, never an empty file), but the renames themselves reach the disk
+ * with one syncfs() per filesystem in fileio_sync_deferred() instead of an
+ * fsync of each directory.  Until then a crash may undo a rename (the old
+ * content is back).  The runner syncs at the end of every stage, before the
+ * stage is recorded as finished and before any unit ordered after it starts;
+ * module semaphores are written after their module's files and journaling
+ * filesystems commit metadata in order, so a semaphore that survived a crash
+ * means its module's files did too. */
+void fileio_defer_dir_sync(bool on);
+int fileio_sync_deferred(void); /* syncs and forgets; 0 or the first error */
+
 /* Many files, each with write_file_atomic()'s guarantees, for the price of a
  * few fsyncs instead of two per file.  Each fsync on the disk filesystem is
  * a journal commit (0.2 ms on a quiet disk, milliseconds on a busy one), so

@@ -171,6 +171,28 @@ static void test_single_file_unchanged(void **state) {
         expect_no_temp(".");
 }
 
+/* Deferred directory syncs: files are in place at once, the syncs come with
+ * fileio_sync_deferred(), which forgets what it synced. */
+static void test_deferred_dir_sync(void **state) {
+        (void) state;
+        _cleanup_write_batch_ write_batch *b = NULL;
+        _cleanup_free_ char *a = at("a"), *sub = at("sub"), *c = at("sub/c");
+
+        assert_int_equal(mkdir(sub, 0755), 0);
+        fileio_defer_dir_sync(true);
+        assert_int_equal(write_file_atomic(a, "a", 1, NULL), 0);
+        assert_int_equal(write_batch_new(&b), 0);
+        assert_int_equal(write_batch_add(b, c, "c", 1, NULL), 0);
+        assert_int_equal(write_batch_commit(b), 0);
+        expect_file("a", "a", 0644);
+        expect_file("sub/c", "c", 0644);
+        assert_int_equal(fileio_sync_deferred(), 0);
+        assert_int_equal(fileio_sync_deferred(), 0); /* nothing left */
+        fileio_defer_dir_sync(false);
+        assert_int_equal(write_file_atomic(a, "b", 1, NULL), 0);
+        expect_file("a", "b", 0644);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_commit, setup, teardown),
@@ -178,6 +200,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_free_uncommitted, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_one_fails_alone, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_single_file_unchanged, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_deferred_dir_sync, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
