@@ -56,6 +56,7 @@ class Boot:
                 self.inproc_ms[st] = (s["finished"] - s["start"]) * 1000.0
             for name, m in (s.get("modules") or {}).items():
                 self.modules[f"{st}/{name}"] = (m.get("duration_ms", 0.0), m.get("result"))
+        self.imds_ms = (status.get("datasource_stats") or {}).get("elapsed_ms", float("nan"))
         self.imds_requests = imds_stats["requests"]
         self.imds_bytes = imds_stats["bytes_out"] + imds_stats["bytes_in"]
         self.consul_requests = consul_stats["requests"] if consul_stats else None
@@ -305,8 +306,10 @@ def render(bench, w1, w2, startup, binary_bytes, header):
     if first:
         out.append(f"\n### W1: the reference role ({len(first)} repetitions, each a first boot and a reboot)\n\n")
         out.append(report.table(BOOT_HEADER, boot_rows("first boot", first) + boot_rows("reboot", again)))
-        out.append("\nSlowest modules, first boot (median ms, from status.json):\n\n")
-        out.append(report.table(["stage/module", "median (ms)"], top_modules(first)))
+        out.append("\nSlowest steps of a first boot (median ms, from status.json: the IMDS fetch, then modules):\n\n")
+        out.append(report.table(["step", "median (ms)"],
+                                [["network/IMDS fetch (datasource_stats.elapsed_ms)",
+                                  report.ms(report.median([b.imds_ms for b in first]))]] + top_modules(first)))
     if w2:
         out.append(f"\n### W2: scaling ({len(next(iter(tpl.values()), []))} repetitions per point, first boots, "
                    "all four stages)\n\n")
@@ -398,9 +401,11 @@ def main(argv=None):
                 bench.volume = rig.LoopVolume(wd)
             elif "w1" in only:
                 bench.notes.append("Not root: no data volume (no loop device), /run not on tmpfs.")
-            fs = {"root": "%s on %s" % rig.filesystem_of(wd.path),
+            host_fs = "%s on %s" % rig.filesystem_of(wd.path)
+            fs = {"root": (f"ext4 on {wd.roots_fs} (a loop file made for the run, on the host's {host_fs})"
+                           if wd.roots_fs else host_fs),
                   "run": "tmpfs (mounted per scratch root)" if rig.is_root() else "same as the root",
-                  "volume": f"ext4 on {bench.volume.device} (a loop file on the scratch roots' filesystem)"
+                  "volume": f"ext4 on {bench.volume.device} (a loop file on the host's filesystem, formatted once)"
                   if bench.volume else "none"}
             w1 = run_w1(bench, reps, warmup) if "w1" in only else None
             w2 = run_w2(bench, w2_reps, warmup, sizes) if "w2" in only else None

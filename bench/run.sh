@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kiln's boot benchmark, one command (issue 10; docs/performance.md):
 # builds the release binary into build-release/ (CMake -DKILN_RELEASE=ON:
-# -O2, LTO, section GC, --as-needed, stripped) and the bench's stopwatch,
+# -Os, LTO, section GC, --as-needed, DT_RELR, stripped) and the bench's stopwatch,
 # then runs W1 (the reference role), W2 (scaling) and the start-up
 # measurements against the IMDS and Consul emulators on loopback, in
 # scratch roots under /var/tmp.  Needs root for the tmpfs /run and the loop
