@@ -319,6 +319,7 @@ typedef struct batch_dir {
 typedef struct batch_file {
         size_t dir; /* index into dirs */
         char *base, *tmp;
+        uint32_t hash; /* of dir/base: finds a path already in the batch */
         int result;
 } batch_file;
 
@@ -327,6 +328,8 @@ struct write_batch {
         size_t n_dirs;
         batch_file *files;
         size_t n_files;
+        size_t *index; /* open addressing over files: file number + 1, 0 = free */
+        size_t index_cap;
         bool committed;
 };
 
@@ -353,6 +356,7 @@ static void batch_reset(write_batch *b) {
         }
         free(b->files);
         free(b->dirs);
+        free(b->index);
         *b = (write_batch){ 0 };
 }
 
@@ -394,15 +398,57 @@ static int batch_dir_index(write_batch *b, const char *dir, size_t *ret) {
         return 0;
 }
 
+static uint32_t target_hash(const char *dir, const char *base) {
+        uint32_t h = 2166136261u; /* FNV-1a over dir, '/', base */
+        for (const char *p = dir; *p; p++)
+                h = (h ^ (uint8_t) *p) * 16777619u;
+        h = (h ^ '/') * 16777619u;
+        for (const char *p = base; *p; p++)
+                h = (h ^ (uint8_t) *p) * 16777619u;
+        return h;
+}
+
+/* The index slot of dir/base: the file's, or the free one where it would go. */
+static size_t *index_slot(const write_batch *b, const char *dir, const char *base, uint32_t h) {
+        for (size_t i = h & (b->index_cap - 1);; i = (i + 1) & (b->index_cap - 1)) {
+                size_t k = b->index[i];
+                if (k == 0)
+                        return &b->index[i];
+                const batch_file *f = &b->files[k - 1];
+                if (f->hash == h && streq(f->base, base) && streq(b->dirs[f->dir].path, dir))
+                        return &b->index[i];
+        }
+}
+
+static int index_add(write_batch *b, size_t file) {
+        if ((b->n_files + 1) * 2 > b->index_cap) {
+                size_t cap = b->index_cap ? b->index_cap * 2 : 64, *old = b->index, old_cap = b->index_cap;
+                b->index = calloc(cap, sizeof *b->index);
+                if (!b->index) {
+                        b->index = old;
+                        return -ENOMEM;
+                }
+                b->index_cap = cap;
+                for (size_t i = 0; i < old_cap; i++)
+                        if (old[i]) {
+                                const batch_file *f = &b->files[old[i] - 1];
+                                *index_slot(b, b->dirs[f->dir].path, f->base, f->hash) = old[i];
+                        }
+                free(old);
+        }
+        const batch_file *f = &b->files[file];
+        *index_slot(b, b->dirs[f->dir].path, f->base, f->hash) = file + 1;
+        return 0;
+}
+
 int write_batch_contains(const write_batch *b, const char *path) {
         _cleanup_free_ char *dir = NULL, *base = NULL;
         int r = split_target(path, &dir, &base);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < b->n_files; i++)
-                if (streq(b->files[i].base, base) && streq(b->dirs[b->files[i].dir].path, dir))
-                        return 1;
-        return 0;
+        if (b->index_cap == 0 || b->committed)
+                return 0;
+        return *index_slot(b, dir, base, target_hash(dir, base)) != 0;
 }
 
 int write_batch_add(write_batch *b, const char *path, const void *data, size_t len, const write_opts *opts) {
@@ -430,7 +476,14 @@ int write_batch_add(write_batch *b, const char *path, const void *data, size_t l
         if (fd < 0)
                 return fd;
         close(fd);
-        v[b->n_files++] = (batch_file){ .dir = d, .base = TAKE_PTR(base), .tmp = TAKE_PTR(tmp) };
+        v[b->n_files] = (batch_file){ .dir = d, .hash = target_hash(dir, base), .base = base, .tmp = tmp };
+        r = index_add(b, b->n_files);
+        if (r < 0) {
+                (void) unlinkat(b->dirs[d].fd, tmp, 0);
+                return r;
+        }
+        base = tmp = NULL; /* owned by the batch now */
+        b->n_files++;
         return 0;
 }
 

@@ -193,6 +193,32 @@ static void test_deferred_dir_sync(void **state) {
         expect_file("a", "b", 0644);
 }
 
+/* Enough files to grow the batch's index several times. */
+static void test_many(void **state) {
+        (void) state;
+        _cleanup_write_batch_ write_batch *b = NULL;
+        char name[32];
+
+        assert_int_equal(write_batch_new(&b), 0);
+        for (int i = 0; i < 300; i++) {
+                snprintf(name, sizeof name, "f%03d", i);
+                _cleanup_free_ char *p = at(name);
+                assert_int_equal(write_batch_add(b, p, name, strlen(name), NULL), 0);
+        }
+        for (int i = 0; i < 300; i++) {
+                snprintf(name, sizeof name, "f%03d", i);
+                _cleanup_free_ char *p = at(name);
+                assert_int_equal(write_batch_contains(b, p), 1);
+                assert_int_equal(write_batch_add(b, p, "again", 5, NULL), -EEXIST);
+        }
+        _cleanup_free_ char *other = at("f300");
+        assert_int_equal(write_batch_contains(b, other), 0);
+        assert_int_equal(write_batch_commit(b), 0);
+        assert_int_equal(write_batch_contains(b, other), 0);
+        expect_file("f123", "f123", 0644);
+        expect_no_temp(".");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_commit, setup, teardown),
@@ -201,6 +227,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_one_fails_alone, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_single_file_unchanged, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_deferred_dir_sync, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_many, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
