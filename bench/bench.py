@@ -102,19 +102,23 @@ class Bench:
             root.machine.write(path, content)
         return root
 
-    def boot(self, root, tag):
+    def boot(self, root, tag, one_process=False):
+        """The four stages as the units run them (four processes), or all in one `kiln run`."""
         self.imds.reset_stats()
         if self.consul:
             self.consul.reset_stats()
         runs = {}
-        for st in STAGES:
+        if one_process:
+            argv = [self.kiln, "--root", str(root.path), "run"]
+            runs["all"] = rig.run_measured(argv, self.env, str(self.wd.logs), f"{tag}-all").check()
+        for st in [] if one_process else STAGES:
             argv = [self.kiln, "--root", str(root.path), "run", "--stage", st]
             runs[st] = rig.run_measured(argv, self.env, str(self.wd.logs), f"{tag}-{st}").check()
         status = root.status()
         errors = [e for st in STAGES for e in (status.get(st) or {}).get("errors", [])]
         if errors:
             raise RuntimeError(f"{tag}: the boot recorded errors: {errors}\n" +
-                               "\n".join(runs[st].output() for st in STAGES))
+                               "\n".join(m.output() for m in runs.values()))
         return Boot(runs, status, self.imds.stats(), self.consul.stats() if self.consul else None)
 
 
@@ -148,7 +152,7 @@ def run_w1(bench, reps, warmup):
     device, label = (bench.volume.device, bench.volume.label) if bench.volume else (None, None)
     bench.imds.set_user_data(workloads.w1_user_data(device, label, bench.feats))
     image_files = workloads.image_templates(workloads.W1_FILES) if bench.feats["templates"] else {}
-    first, again = [], []
+    first, again, single = [], [], []
     for i in range(warmup + reps):
         if bench.consul:
             bench.consul.reset_state()
@@ -161,11 +165,20 @@ def run_w1(bench, reps, warmup):
             check_w1(bench, root, False)
         finally:
             root.remove()
+        if bench.consul:
+            bench.consul.reset_state()
+        root = bench.new_root(f"w1-{i:03d}-one", image_files)
+        try:
+            sb = bench.boot(root, f"w1-{i:03d}-one", one_process=True)
+            check_w1(bench, root, True)
+        finally:
+            root.remove()
         if i >= warmup:
             first.append(fb)
             again.append(rb)
+            single.append(sb)
         progress(f"W1 {i + 1}/{warmup + reps}")
-    return first, again
+    return first, again, single
 
 
 def run_w2_point(bench, reps, warmup, tag, user_data, image_files=None, image_extra="", check=None):
@@ -218,9 +231,9 @@ def progress(msg):
 
 # ---- the report ---------------------------------------------------------------------------------------------------
 
-def boot_rows(label, boots):
+def boot_rows(label, boots, stages=STAGES):
     rows = []
-    for st in STAGES + ["all"]:
+    for st in stages + ["all"]:
         pick = (lambda b: b.runs[st]) if st != "all" else (lambda b: b)
         walls = [pick(b).wall_ms for b in boots]
         cpus = [pick(b).cpu_ms for b in boots]
@@ -278,7 +291,7 @@ def verdict(value, goal):
 def render(bench, w1, w2, startup, binary_bytes, header):
     out = [header]
     t = TARGETS
-    first, again = w1 if w1 else ([], [])
+    first, again, single = w1 if w1 else ([], [], [])
     version = startup["version"] if startup else []
     tpl = w2["templates"] if w2 else {}
     per_tpl = per_item_us(tpl, min(tpl), max(tpl), "wall_ms") if len(tpl) > 1 else None
@@ -305,7 +318,8 @@ def render(bench, w1, w2, startup, binary_bytes, header):
     out.append(report.table(["target", "goal", "measured", ""], rows))
     if first:
         out.append(f"\n### W1: the reference role ({len(first)} repetitions, each a first boot and a reboot)\n\n")
-        out.append(report.table(BOOT_HEADER, boot_rows("first boot", first) + boot_rows("reboot", again)))
+        out.append(report.table(BOOT_HEADER, boot_rows("first boot", first) + boot_rows("reboot", again) +
+                                boot_rows("first boot, one process (`kiln run`)", single, stages=[])))
         out.append("\nSlowest steps of a first boot (median ms, from status.json: the IMDS fetch, then modules):\n\n")
         out.append(report.table(["step", "median (ms)"],
                                 [["network/IMDS fetch (datasource_stats.elapsed_ms)",
@@ -368,7 +382,7 @@ def raw(w1, w2, startup):
                  "stages": {st: {"wall_ms": m.wall_ms, "cpu_ms": m.cpu_ms, "rss_kb": m.maxrss_kb,
                                  "inproc_ms": b.inproc_ms.get(st)} for st, m in b.runs.items()},
                  "modules": b.modules} for b in bs]
-    return {"w1": {"first": boots(w1[0]), "reboot": boots(w1[1])} if w1 else None,
+    return {"w1": {"first": boots(w1[0]), "reboot": boots(w1[1]), "one_process": boots(w1[2])} if w1 else None,
             "w2": {dim: {str(k): boots(v) for k, v in pts.items()} for dim, pts in w2.items()} if w2 else None,
             "startup": {k: [{"wall_ms": m.wall_ms, "cpu_ms": m.cpu_ms, "rss_kb": m.maxrss_kb} for m in v]
                         for k, v in startup.items()} if startup else None}
