@@ -372,6 +372,7 @@ def parse_args(argv):
     p.add_argument("--json", help="also write raw numbers (JSON) to this file")
     p.add_argument("--doc", help="rewrite the results section of this document (docs/performance.md)")
     p.add_argument("--command", default="bench/run.sh", help="the command line to record in the report")
+    p.add_argument("--binary-label", help="what the binary is, for the report (default: this commit's release build)")
     return p.parse_args(argv)
 
 
@@ -433,7 +434,7 @@ def main(argv=None):
     rig.sh("strip", "-o", stripped, args.kiln)
     binary_bytes = os.path.getsize(stripped)
     header = report.machine_section(info, fs, args.command + (" --smoke" if args.smoke else ""), started,
-                                    Path("/proc/loadavg").read_text().split()[:3])
+                                    Path("/proc/loadavg").read_text().split()[:3], args.binary_label)
     text = render(bench, w1, w2, startup, binary_bytes, header)
     print(text)
     if args.out:

@@ -85,11 +85,11 @@ def machine_info(source_dir):
     }
 
 
-def machine_section(info, fs, command, started, loadavg_after):
+def machine_section(info, fs, command, started, loadavg_after, binary=None):
     lines = [
         f"- Machine: {info['cpu']}, {info['nproc']} CPUs, {info['memory']} RAM; {info['os']}, "
         f"kernel {info['kernel']}; {info['compiler']}",
-        f"- kiln: commit {info['commit']}, release build (bench/run.sh: `-DKILN_RELEASE=ON`)",
+        f"- kiln: {binary or 'commit ' + info['commit'] + ', release build (bench/run.sh: `-DKILN_RELEASE=ON`)'}",
         f"- Scratch roots: {fs['root']}; their /run: {fs['run']}; data volume: {fs['volume']}",
         f"- Run: `{command}`, {started}; load average before {' '.join(info['loadavg'])}, "
         f"after {' '.join(loadavg_after)} (other work on the machine shows in wall times, least in CPU times)",
