@@ -181,7 +181,9 @@ def run_w1(bench, reps, warmup):
     return first, again, single
 
 
-def run_w2_point(bench, reps, warmup, tag, user_data, image_files=None, image_extra="", check=None):
+def run_w2_point(bench, reps, warmup, tag, user_data, image_files=None, image_extra="", check=None,
+                 reboots=None):
+    """First boots of the point; with reboots (a list), each root is also rebooted once and measured."""
     bench.imds.set_user_data(user_data)
     boots = []
     for i in range(warmup + reps):
@@ -192,6 +194,11 @@ def run_w2_point(bench, reps, warmup, tag, user_data, image_files=None, image_ex
             b = bench.boot(root, f"{tag}-{i:03d}")
             if check:
                 check(root)
+            if reboots is not None:
+                root.reboot()
+                rb = bench.boot(root, f"{tag}-{i:03d}-reboot")
+                if i >= warmup:
+                    reboots.append(rb)
         finally:
             root.remove()
         if i >= warmup:
@@ -201,11 +208,13 @@ def run_w2_point(bench, reps, warmup, tag, user_data, image_files=None, image_ex
 
 
 def run_w2(bench, reps, warmup, sizes):
-    out = {"templates": {}, "user-data": {}, "services": {}}
+    out = {"templates": {}, "templates, reboot": {}, "user-data": {}, "services": {}}
     for n in sizes["templates"]:
         ud, files, cfg = workloads.w2_templates(n, bench.feats)
+        out["templates, reboot"][n] = []
         out["templates"][n] = run_w2_point(bench, reps, warmup, f"w2-tpl{n}", ud, files, cfg,
-                                           check=lambda root, n=n: check_files(root, "/etc/bench", n))
+                                           check=lambda root, n=n: check_files(root, "/etc/bench", n),
+                                           reboots=out["templates, reboot"][n])
     for kib in sizes["user-data"]:
         out["user-data"][kib] = run_w2_point(bench, reps, warmup, f"w2-ud{kib}k",
                                              workloads.w2_user_data_of_size(kib * 1024))
@@ -327,10 +336,18 @@ def render(bench, w1, w2, startup, binary_bytes, header):
     if w2:
         out.append(f"\n### W2: scaling ({len(next(iter(tpl.values()), []))} repetitions per point, first boots, "
                    "all four stages)\n\n")
-        out.append(report.table(W2_HEADER, w2_rows(w2["templates"], " templates") + w2_rows(w2["user-data"], " KiB user-data")
+        out.append(report.table(W2_HEADER, w2_rows(w2["templates"], " templates")
+                                + w2_rows(w2["templates, reboot"], " templates, reboot (files unchanged)")
+                                + w2_rows(w2["user-data"], " KiB user-data")
                                 + w2_rows(w2["services"], " Consul services")))
         if per_tpl is not None:
             out.append(f"\nPer template ({min(tpl)} → {max(tpl)}): {per_tpl:.1f} µs wall, {per_tpl_cpu:.1f} µs CPU.\n")
+            rb = w2["templates, reboot"]
+            out.append(f"Per template on a reboot, files unchanged ({min(rb)} → {max(rb)}): "
+                       f"{per_item_us(rb, min(rb), max(rb), 'wall_ms'):.1f} µs wall, "
+                       f"{per_item_us(rb, min(rb), max(rb), 'cpu_ms'):.1f} µs CPU"
+                       + ("" if bench.feats["templates"] else " (write_files runs once per instance: on a reboot "
+                          "only the user-data's jinja loop is left)") + ".\n")
         ud = w2["user-data"]
         if len(ud) > 1:
             lo, hi = min(ud), max(ud)
