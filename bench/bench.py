@@ -27,7 +27,6 @@ import datetime
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import report
@@ -128,7 +127,7 @@ def check_w1(bench, root, first_boot):
     m = root.machine
     for path in workloads.w1_expected_files():
         text = m.path(path).read_text()
-        if "{{" in text or "10.0.1.23" not in text and "cortex" not in text:
+        if "{{" in text or ("10.0.1.23" not in text and "cortex" not in text):
             raise RuntimeError(f"{path} was not rendered: {text[:200]!r}")
     if not m.path("/etc/hostname").read_text().startswith("cortex-"):
         raise RuntimeError("the host name was not set")
