@@ -72,6 +72,11 @@ int file_content_equals(const char *path, const void *data, size_t len) {
 }
 
 int mkdir_p(const char *path, mode_t mode) {
+        /* Usually the directory is there already: one mkdir, not one per component. */
+        if (mkdir(path, mode) == 0 || errno == EEXIST)
+                return 0;
+        if (errno != ENOENT)
+                return negative_errno();
         _cleanup_free_ char *p = strdup(path);
         if (!p)
                 return -ENOMEM;
