@@ -7,7 +7,7 @@
 # scratch roots under /var/tmp.  Needs root for the tmpfs /run and the loop
 # volume (without root it runs without them and says so).
 #
-#   bench/run.sh                 full run (~10 min); rewrites the results in docs/performance.md
+#   bench/run.sh                 full run (about a minute); rewrites the results in docs/performance.md
 #   bench/run.sh --smoke         a few repetitions (seconds; what CI runs); touches no document
 #   bench/run.sh [--build-dir D] [--kiln BIN] [bench.py options: --reps N --w2-reps N --only w1,w2,startup
 #                --out FILE --json FILE --keep --workdir DIR]
