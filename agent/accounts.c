@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "accounts.h"
 #include "fileio.h"
@@ -83,9 +84,51 @@ static int find_fields(const char *text, unsigned n_fields, unsigned key_field, 
         return -ENOENT;
 }
 
+/* The last text read of each account file, reused while the file is the
+ * same inode with the same size, mtime and ctime: a module resolving the
+ * owners of a thousand files would otherwise read /etc/passwd and
+ * /etc/group a thousand times each (the account tools replace these files
+ * by rename, so a change is a new inode). */
+typedef struct db_cache {
+        char *path;
+        struct stat st;
+        char *text;
+} db_cache;
+
+static db_cache db_caches[2];
+
+static bool same_file(const struct stat *a, const struct stat *b) {
+        return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+               a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+               a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
 static int read_db(const char *file, char **ret) {
-        _cleanup_free_ char *path = root_path(file);
-        return path ? read_full_file(path, ACCOUNTS_FILE_MAX, ret, NULL) : -ENOMEM;
+        _cleanup_free_ char *path = root_path(file), *text = NULL;
+        db_cache *c = &db_caches[streq(file, PASSWD_FILE) ? 0 : 1];
+        struct stat st;
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        if (stat(path, &st) < 0)
+                return negative_errno();
+        if (!(c->text && streq(c->path, path) && same_file(&c->st, &st))) {
+                /* stat before read: a change in between makes the next stat differ */
+                r = read_full_file(path, ACCOUNTS_FILE_MAX, &text, NULL);
+                if (r < 0)
+                        return r;
+                free(c->path);
+                free(c->text);
+                c->path = TAKE_PTR(path);
+                c->text = TAKE_PTR(text);
+                c->st = st;
+        }
+        char *copy = strdup(c->text);
+        if (!copy)
+                return -ENOMEM;
+        *ret = copy;
+        return 0;
 }
 
 /* ---- users ---- */

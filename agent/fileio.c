@@ -72,6 +72,11 @@ int file_content_equals(const char *path, const void *data, size_t len) {
 }
 
 int mkdir_p(const char *path, mode_t mode) {
+        /* Usually the directory is there already: one mkdir, not one per component. */
+        if (mkdir(path, mode) == 0 || errno == EEXIST)
+                return 0;
+        if (errno != ENOENT)
+                return negative_errno();
         _cleanup_free_ char *p = strdup(path);
         if (!p)
                 return -ENOMEM;
@@ -183,22 +188,35 @@ static int apply_owner_mode(int fd, const struct stat *old, const write_opts *o)
         return 0;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len, const write_opts *opts) {
-        write_opts o = opts ? *opts : WRITE_OPTS_DEFAULT;
-        _cleanup_free_ char *dcopy = strdup(path), *bcopy = strdup(path), *tmp = NULL;
-        struct stat st;
-        bool have_old = false;
-        int r;
+/* The target's directory and name; -EISDIR when the path names no file. */
+static int split_target(const char *path, char **ret_dir, char **ret_base) {
+        _cleanup_free_ char *dcopy = strdup(path), *bcopy = strdup(path);
 
         if (!dcopy || !bcopy)
                 return -ENOMEM;
         const char *base = basename(bcopy);
         if (isempty(base) || streq(base, ".") || streq(base, ".."))
                 return -EISDIR;
+        char *d = strdup(dirname(dcopy)), *b = strdup(base);
+        if (!d || !b) {
+                free(d);
+                free(b);
+                return -ENOMEM;
+        }
+        *ret_dir = d;
+        *ret_base = b;
+        return 0;
+}
 
-        _cleanup_close_ int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return negative_errno();
+/* Everything before the rename: checks the target (never a symlink, a
+ * directory or a special file), writes the content into a new temporary
+ * file beside it with owner and mode set.  Returns the open temp file. */
+static int stage_file(int dfd, const char *base, const void *data, size_t len, const write_opts *o,
+                      char **ret_tmp) {
+        _cleanup_free_ char *tmp = NULL;
+        struct stat st;
+        bool have_old = false;
+        int r;
 
         if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
                 if (S_ISLNK(st.st_mode))
@@ -212,11 +230,79 @@ int write_file_atomic(const char *path, const void *data, size_t len, const writ
         _cleanup_close_ int fd = open_tmp_in(dfd, base, &tmp);
         if (fd < 0)
                 return fd;
-
-        r = apply_owner_mode(fd, have_old ? &st : NULL, &o);
+        r = apply_owner_mode(fd, have_old ? &st : NULL, o);
         if (r >= 0)
                 r = write_all(fd, data, len);
-        if (r >= 0 && fsync(fd) < 0)
+        if (r < 0) {
+                (void) unlinkat(dfd, tmp, 0);
+                return r;
+        }
+        *ret_tmp = TAKE_PTR(tmp);
+        return TAKE_FD(fd);
+}
+
+/* ---- deferred directory syncs ---- */
+
+#define DEFERRED_MAX 8
+
+static bool defer_dir_sync;
+static struct {
+        dev_t dev;
+        int fd; /* a directory on that filesystem */
+} deferred[DEFERRED_MAX];
+static size_t n_deferred;
+
+void fileio_defer_dir_sync(bool on) {
+        defer_dir_sync = on;
+}
+
+/* A rename in directory dfd that must reach the disk: now, or with the next
+ * fileio_sync_deferred() when deferring (one syncfs per filesystem). */
+static int sync_dir(int dfd) {
+        struct stat st;
+
+        if (!defer_dir_sync)
+                return fsync(dfd) < 0 ? negative_errno() : 0;
+        if (fstat(dfd, &st) < 0)
+                return negative_errno();
+        for (size_t i = 0; i < n_deferred; i++)
+                if (deferred[i].dev == st.st_dev)
+                        return 0;
+        int fd = n_deferred < DEFERRED_MAX ? fcntl(dfd, F_DUPFD_CLOEXEC, 3) : -1;
+        if (fd < 0) /* no room (or no fd): sync this one now */
+                return fsync(dfd) < 0 ? negative_errno() : 0;
+        deferred[n_deferred].dev = st.st_dev;
+        deferred[n_deferred++].fd = fd;
+        return 0;
+}
+
+int fileio_sync_deferred(void) {
+        int r = 0;
+        for (size_t i = 0; i < n_deferred; i++) {
+                if (syncfs(deferred[i].fd) < 0 && r == 0)
+                        r = negative_errno();
+                close(deferred[i].fd);
+        }
+        n_deferred = 0;
+        return r;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, const write_opts *opts) {
+        write_opts o = opts ? *opts : WRITE_OPTS_DEFAULT;
+        _cleanup_free_ char *dir = NULL, *base = NULL, *tmp = NULL;
+        int r;
+
+        r = split_target(path, &dir, &base);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return negative_errno();
+        _cleanup_close_ int fd = stage_file(dfd, base, data, len, &o, &tmp);
+        if (fd < 0)
+                return fd;
+        r = 0;
+        if (!o.no_sync && fsync(fd) < 0)
                 r = negative_errno();
         if (r >= 0 && renameat(dfd, tmp, dfd, base) < 0)
                 r = negative_errno();
@@ -224,7 +310,231 @@ int write_file_atomic(const char *path, const void *data, size_t len, const writ
                 (void) unlinkat(dfd, tmp, 0);
                 return r;
         }
-        if (fsync(dfd) < 0)
-                return negative_errno();
+        return o.no_sync ? 0 : sync_dir(dfd);
+}
+
+/* ---- batches ---- */
+
+typedef struct batch_dir {
+        char *path;
+        int fd;
+        dev_t dev;
+} batch_dir;
+
+typedef struct batch_file {
+        size_t dir; /* index into dirs */
+        char *base, *tmp;
+        uint32_t hash; /* of dir/base: finds a path already in the batch */
+        int result;
+} batch_file;
+
+struct write_batch {
+        batch_dir *dirs;
+        size_t n_dirs;
+        batch_file *files;
+        size_t n_files;
+        size_t *index; /* open addressing over files: file number + 1, 0 = free */
+        size_t index_cap;
+        bool committed;
+};
+
+int write_batch_new(write_batch **ret) {
+        write_batch *b = calloc(1, sizeof *b);
+        if (!b)
+                return -ENOMEM;
+        *ret = b;
         return 0;
+}
+
+static void batch_reset(write_batch *b) {
+        for (size_t i = 0; i < b->n_files; i++) {
+                batch_file *f = &b->files[i];
+                if (f->tmp && !b->committed)
+                        (void) unlinkat(b->dirs[f->dir].fd, f->tmp, 0);
+                free(f->base);
+                free(f->tmp);
+        }
+        for (size_t i = 0; i < b->n_dirs; i++) {
+                free(b->dirs[i].path);
+                if (b->dirs[i].fd >= 0)
+                        close(b->dirs[i].fd);
+        }
+        free(b->files);
+        free(b->dirs);
+        free(b->index);
+        *b = (write_batch){ 0 };
+}
+
+write_batch *write_batch_free(write_batch *b) {
+        if (b) {
+                batch_reset(b);
+                free(b);
+        }
+        return NULL;
+}
+
+size_t write_batch_size(const write_batch *b) {
+        return b->n_files;
+}
+
+/* The index of dir in b->dirs, opened once per batch. */
+static int batch_dir_index(write_batch *b, const char *dir, size_t *ret) {
+        struct stat st;
+
+        for (size_t i = 0; i < b->n_dirs; i++)
+                if (streq(b->dirs[i].path, dir)) {
+                        *ret = i;
+                        return 0;
+                }
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        batch_dir *v = realloc(b->dirs, (b->n_dirs + 1) * sizeof *v);
+        if (!v)
+                return -ENOMEM;
+        b->dirs = v;
+        v[b->n_dirs] = (batch_dir){ .path = strdup(dir), .fd = -EBADF, .dev = st.st_dev };
+        if (!v[b->n_dirs].path)
+                return -ENOMEM;
+        v[b->n_dirs].fd = TAKE_FD(fd);
+        *ret = b->n_dirs++;
+        return 0;
+}
+
+static uint32_t target_hash(const char *dir, const char *base) {
+        uint32_t h = 2166136261u; /* FNV-1a over dir, '/', base */
+        for (const char *p = dir; *p; p++)
+                h = (h ^ (uint8_t) *p) * 16777619u;
+        h = (h ^ '/') * 16777619u;
+        for (const char *p = base; *p; p++)
+                h = (h ^ (uint8_t) *p) * 16777619u;
+        return h;
+}
+
+/* The index slot of dir/base: the file's, or the free one where it would go. */
+static size_t *index_slot(const write_batch *b, const char *dir, const char *base, uint32_t h) {
+        for (size_t i = h & (b->index_cap - 1);; i = (i + 1) & (b->index_cap - 1)) {
+                size_t k = b->index[i];
+                if (k == 0)
+                        return &b->index[i];
+                const batch_file *f = &b->files[k - 1];
+                if (f->hash == h && streq(f->base, base) && streq(b->dirs[f->dir].path, dir))
+                        return &b->index[i];
+        }
+}
+
+static int index_add(write_batch *b, size_t file) {
+        if ((b->n_files + 1) * 2 > b->index_cap) {
+                size_t cap = b->index_cap ? b->index_cap * 2 : 64, *old = b->index, old_cap = b->index_cap;
+                b->index = calloc(cap, sizeof *b->index);
+                if (!b->index) {
+                        b->index = old;
+                        return -ENOMEM;
+                }
+                b->index_cap = cap;
+                for (size_t i = 0; i < old_cap; i++)
+                        if (old[i]) {
+                                const batch_file *f = &b->files[old[i] - 1];
+                                *index_slot(b, b->dirs[f->dir].path, f->base, f->hash) = old[i];
+                        }
+                free(old);
+        }
+        const batch_file *f = &b->files[file];
+        *index_slot(b, b->dirs[f->dir].path, f->base, f->hash) = file + 1;
+        return 0;
+}
+
+int write_batch_contains(const write_batch *b, const char *path) {
+        _cleanup_free_ char *dir = NULL, *base = NULL;
+        int r = split_target(path, &dir, &base);
+        if (r < 0)
+                return r;
+        if (b->index_cap == 0 || b->committed)
+                return 0;
+        return *index_slot(b, dir, base, target_hash(dir, base)) != 0;
+}
+
+int write_batch_add(write_batch *b, const char *path, const void *data, size_t len, const write_opts *opts) {
+        write_opts o = opts ? *opts : WRITE_OPTS_DEFAULT;
+        _cleanup_free_ char *dir = NULL, *base = NULL, *tmp = NULL;
+        size_t d;
+        int r;
+
+        if (b->committed)
+                batch_reset(b);
+        r = write_batch_contains(b, path);
+        if (r != 0)
+                return r < 0 ? r : -EEXIST;
+        r = split_target(path, &dir, &base);
+        if (r >= 0)
+                r = batch_dir_index(b, dir, &d);
+        if (r < 0)
+                return r;
+        batch_file *v = realloc(b->files, (b->n_files + 1) * sizeof *v);
+        if (!v)
+                return -ENOMEM;
+        b->files = v;
+        /* the content is written now; it reaches the disk with the whole batch at commit */
+        int fd = stage_file(b->dirs[d].fd, base, data, len, &o, &tmp);
+        if (fd < 0)
+                return fd;
+        close(fd);
+        v[b->n_files] = (batch_file){ .dir = d, .hash = target_hash(dir, base), .base = base, .tmp = tmp };
+        r = index_add(b, b->n_files);
+        if (r < 0) {
+                (void) unlinkat(b->dirs[d].fd, tmp, 0);
+                return r;
+        }
+        base = tmp = NULL; /* owned by the batch now */
+        b->n_files++;
+        return 0;
+}
+
+int write_batch_commit(write_batch *b) {
+        int failed = 0;
+
+        if (b->committed)
+                return 0;
+        /* 1. every staged file's content on disk: one syncfs per filesystem */
+        for (size_t i = 0; i < b->n_dirs; i++) {
+                bool seen = false;
+                for (size_t j = 0; j < i && !seen; j++)
+                        seen = b->dirs[j].dev == b->dirs[i].dev;
+                if (!seen && syncfs(b->dirs[i].fd) < 0) {
+                        int r = negative_errno();
+                        for (size_t k = 0; k < b->n_files; k++)
+                                b->files[k].result = r;
+                        return r; /* nothing was renamed; the temp files go with the batch */
+                }
+        }
+        /* 2. each in place, in the order they were added */
+        for (size_t i = 0; i < b->n_files; i++) {
+                batch_file *f = &b->files[i];
+                int dfd = b->dirs[f->dir].fd;
+                if (renameat(dfd, f->tmp, dfd, f->base) < 0) {
+                        f->result = negative_errno();
+                        (void) unlinkat(dfd, f->tmp, 0);
+                        failed++;
+                }
+                free(f->tmp);
+                f->tmp = NULL;
+        }
+        /* 3. the renames on disk: each directory once (with fileio_sync_deferred() when deferring) */
+        for (size_t i = 0; i < b->n_dirs; i++)
+                if (sync_dir(b->dirs[i].fd) < 0) {
+                        int r = negative_errno();
+                        for (size_t k = 0; k < b->n_files; k++)
+                                if (b->files[k].dir == i && b->files[k].result == 0) {
+                                        b->files[k].result = r;
+                                        failed++;
+                                }
+                }
+        b->committed = true;
+        return failed ? -EIO : 0;
+}
+
+int write_batch_result(const write_batch *b, size_t i) {
+        return i < b->n_files ? b->files[i].result : -ENOENT;
 }

@@ -164,10 +164,11 @@ int instance_data_write(json_t *idata) {
                 return -ENOMEM;
         if ((r = run_dir_ensure()) < 0 || (r = instance_data_redact(idata, &pub)) < 0)
                 return r;
-        r = json_write_file_atomic(ps, idata, 0600);
+        /* /run is gone after a crash: no fsync (fileio.h, no_sync) */
+        r = json_write_file_no_sync(ps, idata, 0600);
         if (r < 0)
                 return r;
-        return json_write_file_atomic(p, pub, 0644);
+        return json_write_file_no_sync(p, pub, 0644);
 }
 
 int instance_data_read(bool sensitive, json_t **ret) {

@@ -120,11 +120,20 @@ int json_read_file(const char *path, json_t **ret) {
         return 0;
 }
 
-int json_write_file_atomic(const char *path, const json_t *v, unsigned mode) {
+static int json_write(const char *path, const json_t *v, unsigned mode, bool no_sync) {
         _cleanup_free_ char *s = json_dump_pretty(v);
         write_opts o = WRITE_OPTS_DEFAULT;
         if (!s)
                 return -ENOMEM;
         o.mode = mode;
+        o.no_sync = no_sync;
         return write_file_atomic(path, s, strlen(s), &o);
+}
+
+int json_write_file_atomic(const char *path, const json_t *v, unsigned mode) {
+        return json_write(path, v, mode, false);
+}
+
+int json_write_file_no_sync(const char *path, const json_t *v, unsigned mode) {
+        return json_write(path, v, mode, true);
 }

@@ -23,3 +23,5 @@ char *json_dump_pretty(const json_t *v);
 int json_read_file(const char *path, json_t **ret);
 /* Writes v atomically as pretty JSON with the given mode. */
 int json_write_file_atomic(const char *path, const json_t *v, unsigned mode);
+/* The same, not fsync'd (write_opts.no_sync: only for files whose loss is harmless). */
+int json_write_file_no_sync(const char *path, const json_t *v, unsigned mode);

@@ -127,6 +127,7 @@ static int switch_instance(session *s, const char *ud, size_t ud_len, bool fetch
                 _cleanup_free_ char *p = state_path("instances/%s/user-data.txt", iid);
                 write_opts wo = WRITE_OPTS_DEFAULT;
                 wo.mode = 0600;
+                wo.no_sync = true; /* re-fetched every boot: read back only by this boot's later stages */
                 r = p ? write_file_atomic(p, ud ? ud : "", ud_len, &wo) : -ENOMEM;
                 if (r < 0)
                         return log_error_errno(r, "Failed to save user-data: %m");
@@ -413,6 +414,12 @@ static int run_stage(session *s, kiln_stage stage) {
                 log_warning("Failed to write " RUN_DIR "/status.json.");
         r = stage_body(s, stage);
         if (!s->o->dry_run) {
+                int k = fileio_sync_deferred();
+                if (k < 0) {
+                        log_error_errno(k, "Failed to sync the %s stage's files to disk: %m", stage_to_string(stage));
+                        status_stage_error(s->status, stage, "failed to sync the stage's files to disk");
+                        r = r < 0 ? r : k;
+                }
                 if (r < 0 && r != -EIO) {
                         _cleanup_free_ char *msg = NULL;
                         if (asprintf(&msg, "%s stage failed: %s", stage_to_string(stage),
@@ -456,6 +463,8 @@ int runner_run(const run_opts *o) {
         if (r < 0)
                 return log_error_errno(r, "Failed to read the kernel's boot id: %m");
         if (!o->dry_run) {
+                /* a rename reaches the disk with its stage's end, not one fsync each (fileio.h) */
+                fileio_defer_dir_sync(true);
                 r = take_lock(&lock_fd);
                 if (r < 0)
                         return log_error_errno(r, "Failed to lock " RUN_DIR "/.lock: %m");
@@ -483,5 +492,8 @@ int runner_run(const run_opts *o) {
                 for (int st = 0; st < _STAGE_BOOT_MAX; st++)
                         errors += run_stage(&s, (kiln_stage) st) < 0;
         session_clear(&s);
+        if (fileio_sync_deferred() < 0) /* each stage synced already; this is only a net */
+                errors++;
+        fileio_defer_dir_sync(false);
         return errors ? 1 : 0;
 }

@@ -19,8 +19,10 @@ typedef struct srcpos {
 /* Each path has the position of its value and, for mapping members, of its
  * key: type errors point at the value, "unknown key" at the key. */
 
+typedef struct srcmap_table srcmap_table; /* path → file, line, column, key line, key column */
+
 typedef struct srcmap {
-        json_t *map; /* path → [file, line, column, key line, key column] */
+        srcmap_table *t; /* NULL: empty */
 } srcmap;
 
 #define SRCMAP_INIT ((srcmap){ NULL })

@@ -83,18 +83,29 @@ int state_instance_is_new(const char *iid, bool *ret_new) {
         return 0;
 }
 
+/* For the instance records: not fsync'd (fileio.h, no_sync).  Losing them
+ * in a crash makes the next boot take the instance for a new one, and the
+ * semaphores under instances/<id>/ still decide what runs again. */
 static int write_line(const char *path, const char *value) {
         _cleanup_free_ char *line = NULL;
+        write_opts o = WRITE_OPTS_DEFAULT;
         if (asprintf(&line, "%s\n", value) < 0)
                 return -ENOMEM;
-        return write_file_atomic(path, line, strlen(line), NULL);
+        o.no_sync = true;
+        return write_file_atomic(path, line, strlen(line), &o);
 }
 
-/* Replaces the "instance" symlink atomically (symlink beside it, rename). */
+/* Replaces the "instance" symlink atomically (symlink beside it, rename),
+ * unless it already points there (every stage of every boot asks).  Not
+ * fsync'd: a convenience link, re-made by the next run if a crash undid it. */
 static int link_instance(const char *iid) {
         _cleanup_free_ char *link = state_path("instance"), *tmp = state_path(".instance.tmp"), *target = NULL;
+        char cur[PATH_MAX];
         if (!link || !tmp || asprintf(&target, "instances/%s", iid) < 0)
                 return -ENOMEM;
+        ssize_t n = readlink(link, cur, sizeof cur - 1);
+        if (n >= 0 && (size_t) n == strlen(target) && memcmp(cur, target, (size_t) n) == 0)
+                return 0;
         (void) unlink(tmp);
         if (symlink(target, tmp) < 0)
                 return negative_errno();
@@ -103,7 +114,7 @@ static int link_instance(const char *iid) {
                 (void) unlink(tmp);
                 return r;
         }
-        return fsync_parent_dir(link);
+        return 0;
 }
 
 int state_switch_instance(const char *iid, bool *ret_new) {
@@ -192,7 +203,8 @@ int state_sem_mark(const char *iid, const char *module, kiln_freq f) {
                         format_timestamp(now_usec(), ts));
         if (!p || !sem)
                 return -ENOMEM;
-        return json_write_file_atomic(p, sem, 0644);
+        /* not fsync'd: a semaphore lost or torn in a crash reads as "not done" (above) */
+        return json_write_file_no_sync(p, sem, 0644);
 }
 
 int state_sem_clear(const char *iid, const char *module) {

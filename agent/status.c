@@ -1,4 +1,14 @@
-/* status.c — see status.h. */
+/* status.c — see status.h.
+ *
+ * When status.json is rewritten: when a stage begins and when it ends, when
+ * a module fails or records recoverable errors, and otherwise at most once a
+ * second while a stage runs (a long module, e.g. a volume still being waited
+ * for, still shows the ones before it).  Not after every module: each
+ * rewrite serialises the whole document, and a boot runs some twenty
+ * modules.  Readers lose nothing they could act on: `kiln status` decides
+ * on the stages' start/finished/errors, which are always written, and
+ * systemd's STATUS= still follows every module.  The file lives in /run,
+ * so it is written without fsync (fileio.h, no_sync). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <systemd/sd-daemon.h>
@@ -63,6 +73,10 @@ void status_notify(const char *format, ...) {
                 (void) sd_notifyf(0, "STATUS=%s", msg);
 }
 
+#define STATUS_SAVE_INTERVAL USEC_PER_SEC
+
+static usec_t last_save; /* monotonic time of the last successful save; 0: none yet */
+
 int status_save(json_t *st) {
         _cleanup_free_ char *p = run_path("status.json");
         int r;
@@ -71,7 +85,31 @@ int status_save(json_t *st) {
         r = run_dir_ensure();
         if (r < 0)
                 return r;
-        return json_write_file_atomic(p, st, 0644);
+        r = json_write_file_no_sync(p, st, 0644);
+        if (r >= 0)
+                last_save = now_mono_usec();
+        return r;
+}
+
+/* The first STATUS_CHANGES_MAX changes of a module, as a new reference (NULL
+ * for none).  Every change is in the journal already (ctx_change() logs it);
+ * status.json is read by every later stage and by `kiln status`, and a
+ * module writing a thousand templates would make it a thousand lines long,
+ * parsed and rewritten by each stage. */
+static json_t *changes_kept(json_t *changes, size_t *ret_omitted) {
+        size_t n = json_array_size(changes);
+
+        *ret_omitted = 0;
+        if (n <= STATUS_CHANGES_MAX)
+                return json_incref(changes);
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < STATUS_CHANGES_MAX; i++)
+                if (json_array_append(a, json_array_get(changes, i)) < 0) {
+                        json_decref(a);
+                        return NULL;
+                }
+        *ret_omitted = n - STATUS_CHANGES_MAX;
+        return a;
 }
 
 static json_t *stage_obj(json_t *st, kiln_stage s) {
@@ -170,16 +208,20 @@ static void forget_module(json_t *stage, const char *module) {
 int status_module(json_t *st, kiln_stage s, const char *module, kiln_freq f, usec_t start, usec_t end,
                   const char *result, const char *reason, json_t *changes, json_t *errors, json_t *recoverable) {
         json_t *stage = stage_obj(st, s), *m;
-        size_t i;
-        json_t *e;
+        size_t i, omitted = 0;
+        json_t *e, *kept = changes_kept(changes, &omitted);
 
-        if (!stage)
+        if (!stage || (changes && !kept))
                 return -ENOMEM;
         forget_module(stage, module);
-        m = json_pack("{s:s, s:f, s:f, s:f, s:s, s:s?, s:O?, s:O?, s:O?}", "frequency", freq_to_string(f), "start",
+        m = json_pack("{s:s, s:f, s:f, s:f, s:s, s:s?, s:o?, s:O?, s:O?}", "frequency", freq_to_string(f), "start",
                       epoch(start), "finished", epoch(end), "duration_ms", (double) (end - start) / 1000.0, "result",
-                      result, "reason", reason, "changes", changes, "errors", errors, "recoverable_errors",
+                      result, "reason", reason, "changes", kept, "errors", errors, "recoverable_errors",
                       recoverable);
+        if (m && omitted > 0 && json_object_set_new(m, "changes_omitted", json_integer((json_int_t) omitted)) < 0) {
+                json_decref(m);
+                m = NULL;
+        }
         if (!m || json_object_set_new(json_object_get(stage, "modules"), module, m) < 0)
                 return -ENOMEM;
         json_array_foreach(errors, i, e) {
@@ -191,7 +233,10 @@ int status_module(json_t *st, kiln_stage s, const char *module, kiln_freq f, use
         if (add_recoverable(stage, recoverable) < 0)
                 return -ENOMEM;
         status_notify("%s: %s %s", stage_to_string(s), module, result);
-        return status_save(st);
+        if (json_array_size(errors) > 0 || json_array_size(recoverable) > 0 ||
+            now_mono_usec() - last_save >= STATUS_SAVE_INTERVAL)
+                return status_save(st);
+        return 0;
 }
 
 int status_write_result(json_t *st) {
@@ -209,7 +254,7 @@ int status_write_result(json_t *st) {
                         "errors", errors, "recoverable_errors", "WARNING", rec);
         if (!res)
                 return -ENOMEM;
-        return json_write_file_atomic(p, res, 0644);
+        return json_write_file_no_sync(p, res, 0644);
 }
 
 status_state status_evaluate(json_t *st, int *ret_exit) {

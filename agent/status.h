@@ -38,7 +38,11 @@ int status_stage_resume(json_t *st, kiln_stage s);
 int status_stage_error(json_t *st, kiln_stage s, const char *message);
 int status_stage_end(json_t *st, kiln_stage s);
 int status_set(json_t *st, const char *key, json_t *value); /* v1.<key> = value (steals) */
-/* Records one module's outcome; result is "ok", "failed", "skipped" or "planned". */
+/* Records one module's outcome; result is "ok", "failed", "skipped" or "planned".  Saved at
+ * once when it has errors or recoverable errors, else within a second or at the stage's end.
+ * Only the first STATUS_CHANGES_MAX changes are kept ("changes_omitted" counts the others;
+ * the journal has them all). */
+#define STATUS_CHANGES_MAX 100
 int status_module(json_t *st, kiln_stage s, const char *module, kiln_freq f, usec_t start, usec_t end,
                   const char *result, const char *reason, json_t *changes, json_t *errors, json_t *recoverable);
 int status_write_result(json_t *st);

@@ -52,15 +52,28 @@ void tbuf_done(tbuf *b);
 
 /* ------------------------------------------------------------ UTF-8/Unicode */
 
-typedef struct tmpl_case_map {
+/* A case mapping as generated (tests/tools/gen-template-unicode.py): code
+ * points first, first+stride, ... (count of them) map to themselves + delta;
+ * the few that map to two or three code points (ß → SS) are listed whole. */
+typedef struct tmpl_case_run {
+        uint32_t first;
+        int32_t delta;
+        uint16_t count, stride;
+} tmpl_case_run;
+typedef struct tmpl_case_multi {
         uint32_t cp;
         uint32_t to[3]; /* 0-terminated when shorter */
-} tmpl_case_map;
+} tmpl_case_multi;
+typedef struct tmpl_case_table {
+        const tmpl_case_run *runs; /* sorted by first, never interleaved */
+        size_t n_runs;
+        const tmpl_case_multi *multi; /* sorted by cp */
+        size_t n_multi;
+} tmpl_case_table;
 typedef struct tmpl_range {
         uint32_t lo, hi;
 } tmpl_range;
-extern const tmpl_case_map tmpl_upper_map[], tmpl_lower_map[], tmpl_title_map[];
-extern const size_t tmpl_upper_map_len, tmpl_lower_map_len, tmpl_title_map_len;
+extern const tmpl_case_table tmpl_upper_map, tmpl_lower_map, tmpl_title_map;
 extern const tmpl_range tmpl_space_ranges[], tmpl_nonprintable_ranges[], tmpl_cased_ranges[],
         tmpl_case_ignorable_ranges[];
 extern const size_t tmpl_space_ranges_len, tmpl_nonprintable_ranges_len, tmpl_cased_ranges_len,

@@ -208,18 +208,40 @@ static bool in_ranges(const tmpl_range *r, size_t n, uint32_t cp) {
         return false;
 }
 
-static const tmpl_case_map *find_map(const tmpl_case_map *m, size_t n, uint32_t cp) {
-        size_t lo = 0, hi = n;
+/* The mapping of cp into to[] (up to 3 code points); 0 when cp maps to itself. */
+static size_t case_map(const tmpl_case_table *t, uint32_t cp, uint32_t to[3]) {
+        size_t lo = 0, hi = t->n_multi;
         while (lo < hi) {
                 size_t mid = (lo + hi) / 2;
-                if (cp < m[mid].cp)
+                if (cp < t->multi[mid].cp)
                         hi = mid;
-                else if (cp > m[mid].cp)
+                else if (cp > t->multi[mid].cp)
+                        lo = mid + 1;
+                else {
+                        size_t n = 0;
+                        for (; n < 3 && t->multi[mid].to[n]; n++)
+                                to[n] = t->multi[mid].to[n];
+                        return n;
+                }
+        }
+        /* the last run starting at or before cp is the only one that can hold it */
+        lo = 0;
+        hi = t->n_runs;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (t->runs[mid].first <= cp)
                         lo = mid + 1;
                 else
-                        return &m[mid];
+                        hi = mid;
         }
-        return NULL;
+        if (lo == 0)
+                return 0;
+        const tmpl_case_run *r = &t->runs[lo - 1];
+        uint32_t k = (cp - r->first) / r->stride;
+        if ((cp - r->first) % r->stride != 0 || k >= r->count)
+                return 0;
+        to[0] = (uint32_t) ((int32_t) cp + r->delta);
+        return 1;
 }
 
 bool tmpl_uni_isspace(uint32_t cp) {
@@ -239,13 +261,15 @@ bool tmpl_uni_islinebreak(uint32_t cp) {
                cp == 0x85 || cp == 0x2028 || cp == 0x2029;
 }
 
-static int put_mapped(tbuf *out, const tmpl_case_map *m, uint32_t cp) {
+static int put_mapped(tbuf *out, const tmpl_case_table *t, uint32_t cp) {
+        uint32_t to[3];
+        size_t n = case_map(t, cp, to);
         int r;
 
-        if (!m)
+        if (n == 0)
                 return tbuf_put_cp(out, cp);
-        for (size_t i = 0; i < 3 && m->to[i]; i++) {
-                r = tbuf_put_cp(out, m->to[i]);
+        for (size_t i = 0; i < n; i++) {
+                r = tbuf_put_cp(out, to[i]);
                 if (r < 0)
                         return r;
         }
@@ -262,7 +286,7 @@ int tmpl_uni_upper(tbuf *out, const char *s, size_t len) {
                 if (cp < 0x80)
                         r = tbuf_putc(out, (char) (cp >= 'a' && cp <= 'z' ? cp - 32 : cp));
                 else
-                        r = put_mapped(out, find_map(tmpl_upper_map, tmpl_upper_map_len, cp), cp);
+                        r = put_mapped(out, &tmpl_upper_map, cp);
                 if (r < 0)
                         return r;
         }
@@ -316,7 +340,7 @@ int tmpl_uni_lower(tbuf *out, const char *s, size_t len, size_t start) {
                 else if (cp == 0x03A3)
                         r = tbuf_put_cp(out, final_sigma(s, len, at, i) ? 0x03C2 : 0x03C3);
                 else
-                        r = put_mapped(out, find_map(tmpl_lower_map, tmpl_lower_map_len, cp), cp);
+                        r = put_mapped(out, &tmpl_lower_map, cp);
                 if (r < 0)
                         return r;
         }
@@ -324,9 +348,9 @@ int tmpl_uni_lower(tbuf *out, const char *s, size_t len, size_t start) {
 }
 
 int tmpl_uni_title_cp(tbuf *out, uint32_t cp) {
-        const tmpl_case_map *m = find_map(tmpl_title_map, tmpl_title_map_len, cp);
-        if (m)
-                return put_mapped(out, m, cp);
+        uint32_t to[3];
+        if (case_map(&tmpl_title_map, cp, to) > 0)
+                return put_mapped(out, &tmpl_title_map, cp);
         char u[4];
         size_t n = tmpl_utf8_encode(cp, u);
         return tmpl_uni_upper(out, u, n);

@@ -5,7 +5,11 @@ engine needs to behave like Python's str (which Jinja2 runs on).
 Why generated: Jinja2's upper/lower/title/capitalize filters, str.strip(),
 repr() and the whitespace-control regexes follow Python's Unicode database,
 which a C library can't see.  Rather than approximate, we dump exactly what
-this Python says into sorted C arrays and binary-search them.  Re-run after a
+this Python says into sorted C arrays and binary-search them.  Case mappings
+are stored as runs (most of Unicode's case pairs are a constant offset,
+often every other code point), which keeps them ~10 times smaller than one
+row per code point; the generator checks the runs against Python for every
+code point before it prints anything.  Re-run after a
 Python upgrade: /usr/bin/python3 tests/tools/gen-template-unicode.py > agent/template-unicode.c
 """
 import sys
@@ -45,13 +49,65 @@ def mapping(fn):
     return rows
 
 
+def runs_of(singles):
+    """Groups one-to-one mappings {cp: to} into runs: first, first+stride, ...
+    all mapping to cp + delta.  A stride-2 run never steps over a mapped code
+    point, so runs never interleave and a binary search finds the only
+    candidate."""
+    cps = sorted(singles)
+    out, i = [], 0
+    while i < len(cps):
+        first, delta = cps[i], singles[cps[i]] - cps[i]
+        stride, count = 1, 1
+        if i + 1 < len(cps) and singles[cps[i + 1]] - cps[i + 1] == delta:
+            if cps[i + 1] == first + 1:
+                stride = 1
+            elif cps[i + 1] == first + 2 and first + 1 not in singles:
+                stride = 2
+        while (i + count < len(cps) and count < 0xFFFF and cps[i + count] == first + count * stride
+               and singles[cps[i + count]] - cps[i + count] == delta
+               and (stride == 1 or first + count * stride - 1 not in singles)):
+            count += 1
+        out.append((first, delta, count, stride))
+        i += count
+    return out
+
+
+def lookup(runs, multi, cp):
+    """What template-utf8.c does with the tables (the generator checks it against Python)."""
+    if cp in multi:
+        return multi[cp]
+    lo, hi = 0, len(runs)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if runs[mid][0] <= cp:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo == 0:
+        return None
+    first, delta, count, stride = runs[lo - 1]
+    k, rem = divmod(cp - first, stride)
+    return [cp + delta] if rem == 0 and k < count else None
+
+
 def emit_map(name, rows, out):
-    out.append(f"const tmpl_case_map {name}[] = {{")
-    for cp, m in rows:
+    singles = {cp: m[0] for cp, m in rows if len(m) == 1}
+    multi = {cp: m for cp, m in rows if len(m) > 1}
+    runs = runs_of(singles)
+    want = dict(rows)
+    for cp in range(MAXCP):
+        assert lookup(runs, multi, cp) == want.get(cp), (name, hex(cp))
+    out.append(f"static const tmpl_case_run {name}_runs[] = {{")
+    for first, delta, count, stride in runs:
+        out.append(f"        {{ 0x{first:04X}, {delta}, {count}, {stride} }},")
+    out.append("};")
+    out.append(f"static const tmpl_case_multi {name}_multi[] = {{")
+    for cp, m in sorted(multi.items()):
         m = m + [0] * (3 - len(m))
         out.append(f"        {{ 0x{cp:04X}, {{ 0x{m[0]:04X}, 0x{m[1]:04X}, 0x{m[2]:04X} }} }},")
     out.append("};")
-    out.append(f"const size_t {name}_len = {len(rows)};")
+    out.append(f"const tmpl_case_table {name} = {{ {name}_runs, {len(runs)}, {name}_multi, {len(multi)} }};")
     out.append("")
 
 

@@ -96,6 +96,13 @@ static void test_lookup_under_root(void **state) {
         assert_int_equal(passwd_lookup("admin2", &e), 0);
         assert_int_equal(e.uid, 1002);
         assert_string_equal(e.shell, "/usr/sbin/nologin");
+        /* the file is read again when it was replaced (the text of the last read is kept) */
+        const char *changed = "admin2:x:1003:1003::/home/admin2:/bin/sh\n";
+        assert_int_equal(write_file_atomic(p, changed, strlen(changed), NULL), 0);
+        passwd_entry_clear(&e);
+        assert_int_equal(passwd_lookup("admin2", &e), 0);
+        assert_int_equal(e.uid, 1003);
+        assert_int_equal(passwd_lookup("nobody-here", &none), -ENOENT);
         assert_int_equal(rm_rf(root), 0);
         assert_int_equal(root_set(NULL), 0);
 }

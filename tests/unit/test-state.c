@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "fileio.h"
+#include "json-util.h"
 #include "state.h"
 #include "status.h"
 
@@ -120,11 +121,48 @@ static void test_status_evaluate(void **state) {
         assert_int_equal(status_write_result(st2), 0);
 }
 
+/* status.json keeps the first STATUS_CHANGES_MAX changes of a module and
+ * counts the rest; it is rewritten at stage boundaries and when a module
+ * has errors, not after every module. */
+static void test_status_changes_and_saves(void **state) {
+        (void) state;
+        _cleanup_json_ json_t *st = NULL, *many = json_array(), *few = json_array(), *errors = NULL, *back = NULL;
+        _cleanup_free_ char *path = run_path("status.json");
+
+        for (int i = 0; i < STATUS_CHANGES_MAX + 50; i++)
+                json_array_append_new(many, json_pack("{s:s, s:i}", "action", "wrote", "n", i));
+        json_array_append_new(few, json_pack("{s:s}", "action", "set"));
+        assert_int_equal(status_load(&st), 0);
+        assert_int_equal(status_stage_begin(st, STAGE_CONFIG), 0);
+        assert_int_equal(status_module(st, STAGE_CONFIG, "write_files", FREQ_PER_INSTANCE, 1, 2, "ok", NULL, many,
+                                       NULL, NULL), 0);
+        assert_int_equal(status_module(st, STAGE_CONFIG, "hostname", FREQ_PER_BOOT, 1, 2, "ok", NULL, few, NULL,
+                                       NULL), 0);
+        json_t *wf = json_object_get(json_object_get(json_object_get(json_object_get(st, "v1"), "config"), "modules"),
+                                     "write_files");
+        assert_int_equal(json_array_size(json_object_get(wf, "changes")), STATUS_CHANGES_MAX);
+        assert_int_equal(json_integer_value(json_object_get(wf, "changes_omitted")), 50);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(json_object_get(wf, "changes"), 99), "n")),
+                         99);
+        json_t *hn = json_object_get(json_object_get(json_object_get(json_object_get(st, "v1"), "config"), "modules"),
+                                     "hostname");
+        assert_int_equal(json_array_size(json_object_get(hn, "changes")), 1);
+        assert_null(json_object_get(hn, "changes_omitted"));
+        /* a module with errors is saved at once */
+        errors = json_pack("[s]", "boom");
+        assert_int_equal(status_module(st, STAGE_CONFIG, "runcmd", FREQ_PER_INSTANCE, 1, 2, "failed", NULL, NULL,
+                                       errors, NULL), 0);
+        assert_int_equal(json_read_file(path, &back), 0);
+        assert_non_null(json_object_get(json_object_get(json_object_get(json_object_get(back, "v1"), "config"),
+                                                        "modules"), "runcmd"));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_instance_switch, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_frequencies, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_status_evaluate, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_status_changes_and_saves, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
