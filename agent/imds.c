@@ -1,8 +1,7 @@
 /* imds.c — see imds.h.
  *
  * Shape: every HTTP exchange is an `xfer` in a small state machine driven by
- * one http1 client (agent/http1.h: plain HTTP/1.1 on the link, what IMDS
- * needs and nothing more; libcurl cost more than the rest of the stage):
+ * one curl multi handle:
  *
  *     READY (may start at not_before) ──start──▶ ACTIVE ──answer──▶ DONE
  *       ▲                                          │
@@ -15,17 +14,17 @@
  * to the next at once; a failed round of all of them backs off); imds_fetch()
  * runs a batch of GETs and wakes the token xfer only when a 401 asks for it,
  * once per token generation however many GETs saw the old token rejected.
- * Nothing sleeps outside h1_wait(), whose wait is bounded by the next retry
- * time and the deadline, and every request's own timeout is cut to the time
- * left, so the whole conversation ends by max_wait.
+ * Nothing sleeps outside curl_multi_poll(), whose wait is bounded by the next
+ * retry time and the deadline, and every request's own timeout is cut to the
+ * time left, so the whole conversation ends by max_wait.
  *
- * A fresh http1 transfer per attempt keeps each attempt independent (PUT vs
- * GET, headers); connections live in the client's idle list, so they are
- * still kept alive across attempts and requests.
+ * A fresh easy handle per attempt keeps each attempt's options independent
+ * (PUT vs GET, headers); connections live in the multi handle's cache, so
+ * they are still kept alive across attempts and requests.
  */
+#include <curl/curl.h>
 #include <sys/random.h>
 
-#include "http1.h"
 #include "imds.h"
 #include "json-util.h"
 #include "log.h"
@@ -50,20 +49,24 @@ typedef enum xstate { X_IDLE, X_READY, X_ACTIVE, X_WAIT_TOKEN, X_DONE } xstate;
 typedef struct xfer {
         imds_request *req;  /* NULL: the token PUT */
         xstate state;
-        h1_xfer *h;         /* the attempt in flight */
-        char *buf;          /* the answer's body, once finished */
-        size_t len, max;
+        CURL *easy;
+        struct curl_slist *headers;
+        char *buf;
+        size_t len, cap, max;
+        bool too_big;
         unsigned failures;  /* failed attempts so far: the backoff's exponent */
         bool reauthed;      /* this request already had its one retry after a 401 */
         unsigned token_gen; /* the token generation the attempt carried */
         usec_t not_before;
         const char *url;    /* the endpoint of the attempt (borrowed from the client) */
-        char last_error[H1_ERROR_MAX + 160];
+        char last_error[CURL_ERROR_SIZE + 160];
+        char errbuf[CURL_ERROR_SIZE];
 } xfer;
 
 struct imds_client {
         imds_config cfg;
-        h1_client *http;
+        bool curl_ready;
+        CURLM *multi;
         usec_t start, deadline;
         char *base;        /* the endpoint in use; NULL until imds_connect() found one */
         char *token;       /* NULL with IMDSv1 */
@@ -219,17 +222,17 @@ int imds_config_from_json(json_t *cfg, imds_config *ret) {
 
 /* ---- pure parts ---- */
 
-imds_verdict imds_classify(int result, long http_status) {
-        switch (result) {
-        case H1_OK:
+imds_verdict imds_classify(int curl_code, long http_status) {
+        switch (curl_code) {
+        case CURLE_OK:
                 break;
-        case H1_TIMEOUT:
-        case H1_CONNECT:
-        case H1_RESOLVE:
-        case H1_EMPTY:
-        case H1_RECV:
-        case H1_SEND:
-        case H1_PARTIAL:
+        case CURLE_OPERATION_TIMEDOUT:
+        case CURLE_COULDNT_CONNECT:
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_GOT_NOTHING:
+        case CURLE_RECV_ERROR:
+        case CURLE_SEND_ERROR:
+        case CURLE_PARTIAL_FILE:
                 return IMDS_RETRY;
         default:
                 return IMDS_FAIL;
@@ -340,23 +343,33 @@ static void secret_free(char *s) {
 }
 
 static void xfer_release(imds_client *c, xfer *x) {
-        if (x->h) {
+        if (x->easy) {
                 if (x->state == X_ACTIVE) {
+                        curl_multi_remove_handle(c->multi, x->easy);
                         c->active--;
                         x->state = X_IDLE;
                 }
-                h1_xfer_free(c->http, x->h);
-                x->h = NULL;
+                curl_easy_cleanup(x->easy);
+                x->easy = NULL;
         }
+        curl_slist_free_all(x->headers);
+        x->headers = NULL;
         free(x->buf);
         x->buf = NULL;
-        x->len = 0;
+        x->len = x->cap = 0;
+        x->too_big = false;
 }
 
 int imds_client_new(const imds_config *cfg, imds_client **ret) {
         _cleanup_imds_client_ imds_client *c = calloc(1, sizeof *c);
 
-        if (!c || h1_client_new(&c->http) < 0)
+        if (!c)
+                return -ENOMEM;
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+                return -EIO;
+        c->curl_ready = true;
+        c->multi = curl_multi_init();
+        if (!c->multi)
                 return -ENOMEM;
         for (size_t i = 0; i < cfg->n_urls && i < IMDS_URLS_MAX; i++) {
                 c->cfg.urls[i] = strdup(cfg->urls[i]);
@@ -381,12 +394,14 @@ int imds_client_new(const imds_config *cfg, imds_client **ret) {
 imds_client *imds_client_free(imds_client *c) {
         if (!c)
                 return NULL;
-        if (c->http)
-                xfer_release(c, &c->tok);
-        h1_client_free(c->http);
+        xfer_release(c, &c->tok);
+        if (c->multi)
+                curl_multi_cleanup(c->multi);
         secret_free(c->token);
         free(c->base);
         imds_config_clear(&c->cfg);
+        if (c->curl_ready)
+                curl_global_cleanup();
         free(c);
         return NULL;
 }
@@ -426,25 +441,71 @@ static const char *xfer_path(const xfer *x) {
         return x->req ? x->req->path : "api/token";
 }
 
-/* The one header a request carries: the token TTL (PUT) or the token (GET). */
-static int xfer_header(imds_client *c, xfer *x, char **ret) {
-        char *h = NULL;
-        int k = 0;
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata) {
+        xfer *x = userdata;
+        size_t n = size * nmemb;
+
+        if (n > x->max - x->len) {
+                x->too_big = true;
+                return 0;
+        }
+        if (x->len + n + 1 > x->cap) {
+                size_t cap = MIN(MAX(x->cap * 2, x->len + n + 1), x->max + 1);
+                char *b = realloc(x->buf, cap);
+                if (!b)
+                        return 0;
+                x->buf = b;
+                x->cap = cap;
+        }
+        memcpy(x->buf + x->len, ptr, n);
+        x->len += n;
+        x->buf[x->len] = 0;
+        return n;
+}
+
+static int xfer_headers(imds_client *c, xfer *x) {
+        _cleanup_free_ char *h = NULL;
+        int k;
 
         if (!x->req)
                 k = asprintf(&h, "X-aws-ec2-metadata-token-ttl-seconds: %u", c->cfg.token_ttl);
         else if (c->token)
                 k = asprintf(&h, "X-aws-ec2-metadata-token: %s", c->token);
+        else
+                return 0;
         if (k < 0)
                 return -ENOMEM;
-        *ret = h;
+        x->headers = curl_slist_append(NULL, h);
+        explicit_bzero(h, strlen(h));
+        return x->headers ? 0 : -ENOMEM;
+}
+
+/* Options that hold for every request: no proxy (IMDS must never be sent
+ * through one, whatever the environment says), http only, no redirects. */
+static int xfer_setopts(imds_client *c, xfer *x, const char *url) {
+        usec_t now = now_mono_usec(), left = c->deadline > now ? c->deadline - now : 0;
+        long ms = (long) MAX(MIN(c->cfg.timeout, left) / USEC_PER_MSEC, 1);
+        CURL *e = x->easy;
+
+        if (curl_easy_setopt(e, CURLOPT_URL, url) || curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http") ||
+            curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) || curl_easy_setopt(e, CURLOPT_PROXY, "") ||
+            curl_easy_setopt(e, CURLOPT_NOPROXY, "*") || curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) ||
+            curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms) || curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms) ||
+            curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1) ||
+            curl_easy_setopt(e, CURLOPT_USERAGENT, "kiln/" KILN_VERSION) ||
+            curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers) ||
+            curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data) || curl_easy_setopt(e, CURLOPT_WRITEDATA, x) ||
+            curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) x->max) ||
+            curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf) || curl_easy_setopt(e, CURLOPT_PRIVATE, x))
+                return -EIO;
+        if (!x->req && curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT"))
+                return -EIO;
         return 0;
 }
 
 static int xfer_start(imds_client *c, xfer *x) {
-        _cleanup_free_ char *url = NULL, *header = NULL;
+        _cleanup_free_ char *url = NULL;
         const char *base = c->base ? c->base : c->cfg.urls[c->url_idx];
-        usec_t now = now_mono_usec(), left = c->deadline > now ? c->deadline - now : 0;
         int r;
 
         xfer_release(c, x);
@@ -452,15 +513,15 @@ static int xfer_start(imds_client *c, xfer *x) {
         if (asprintf(&url, "%s/latest/%s", base, xfer_path(x)) < 0)
                 return log_oom();
         x->max = x->req ? (x->req->max ? x->req->max : IMDS_VALUE_MAX) : TOKEN_MAX;
-        r = xfer_header(c, x, &header);
-        if (r >= 0) {
-                const char *headers[] = { header, NULL };
-                h1_request hr = { .method = xfer_method(x), .url = url, .headers = headers,
-                                  .timeout = MAX(MIN(c->cfg.timeout, left), USEC_PER_MSEC), .max = x->max };
-                r = h1_start(c->http, &hr, x, &x->h);
-        }
-        if (header)
-                explicit_bzero(header, strlen(header));
+        x->errbuf[0] = 0;
+        x->easy = curl_easy_init();
+        if (!x->easy)
+                return log_oom();
+        r = xfer_headers(c, x);
+        if (r >= 0)
+                r = xfer_setopts(c, x, url);
+        if (r >= 0 && curl_multi_add_handle(c->multi, x->easy) != CURLM_OK)
+                r = -EIO;
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the IMDS request %s: %m", url);
         x->token_gen = c->token_gen;
@@ -522,8 +583,8 @@ static int fail_disabled(xfer *x) {
                                x->url, xfer_method(x), xfer_path(x));
 }
 
-static int fail_answer(xfer *x, h1_result res, long status) {
-        if (res != H1_OK)
+static int fail_answer(xfer *x, int curl_code, long status) {
+        if (curl_code != CURLE_OK)
                 return log_error_errno(-EIO, "IMDS request %s %s/latest/%s failed: %s.", xfer_method(x), x->url,
                                        xfer_path(x), x->last_error);
         if (status >= 300 && status <= 399)
@@ -559,7 +620,7 @@ static int on_get_done(xfer *x) {
         return 0;
 }
 
-static int on_get(imds_client *c, xfer *x, imds_verdict v, h1_result res, long status) {
+static int on_get(imds_client *c, xfer *x, imds_verdict v, int curl_code, long status) {
         switch (v) {
         case IMDS_DONE:
                 return on_get_done(x);
@@ -591,7 +652,7 @@ static int on_get(imds_client *c, xfer *x, imds_verdict v, h1_result res, long s
                 return fail_disabled(x);
         case IMDS_FAIL:
         default:
-                return fail_answer(x, res, status);
+                return fail_answer(x, curl_code, status);
         }
 }
 
@@ -645,7 +706,7 @@ static int token_next_url(imds_client *c, xfer *x) {
         return 0;
 }
 
-static int on_token(imds_client *c, xfer *x, imds_verdict v, h1_result res, long status) {
+static int on_token(imds_client *c, xfer *x, imds_verdict v, int curl_code, long status) {
         switch (v) {
         case IMDS_DONE:
                 return token_accept(c, x);
@@ -656,44 +717,40 @@ static int on_token(imds_client *c, xfer *x, imds_verdict v, h1_result res, long
         case IMDS_ABSENT:
                 return token_unsupported(c, x, status);
         default:
-                if (res == H1_OK && status == 405)
+                if (curl_code == CURLE_OK && status == 405)
                         return token_unsupported(c, x, status);
-                if (res == H1_OK && status == 400)
+                if (curl_code == CURLE_OK && status == 400)
                         return log_error_errno(-EPROTO, "IMDS at %s refused the session token request (400): "
                                                "token_ttl %u not accepted.", x->url, c->cfg.token_ttl);
-                return fail_answer(x, res, status);
+                return fail_answer(x, curl_code, status);
         }
 }
 
-static int xfer_finished(imds_client *c, xfer *x) {
-        h1_result res = h1_xfer_result(x->h);
-        long status = h1_xfer_status(x->h);
+static int xfer_finished(imds_client *c, xfer *x, CURLcode cc) {
+        long status = 0, conns = 0;
         imds_verdict v;
 
-        c->connections += h1_xfer_new_connections(x->h);
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &conns);
+        c->connections += (unsigned) conns;
+        c->bytes += x->len;
+        curl_multi_remove_handle(c->multi, x->easy);
         c->active--;
         x->state = X_IDLE;
-        if (res == H1_TOO_BIG) {
+        if (x->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
                 if (status == 200 || status == 0)
                         return log_error_errno(-EFBIG, "IMDS answer to %s /latest/%s is larger than %zu bytes; "
                                                "refusing it.", xfer_method(x), xfer_path(x), x->max);
-                res = H1_OK; /* an error page too big to keep: its status is what counts */
+                cc = CURLE_OK; /* an error page too big to keep: its status is what counts */
         }
-        if (res != H1_OK)
-                snprintf(x->last_error, sizeof x->last_error, "%s", h1_xfer_error(x->h));
+        if (cc != CURLE_OK)
+                snprintf(x->last_error, sizeof x->last_error, "%s",
+                         x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
         else
                 snprintf(x->last_error, sizeof x->last_error, "HTTP %ld", status);
-        if (res == H1_OK && status == 200) {
-                x->buf = h1_xfer_take_body(x->h, &x->len);
-                if (!x->buf)
-                        return log_oom();
-                c->bytes += x->len;
-        }
-        h1_xfer_free(c->http, x->h);
-        x->h = NULL;
-        v = imds_classify(res, status);
+        v = imds_classify(cc, status);
         log_debug("IMDS %s %s/latest/%s: %s", xfer_method(x), x->url, xfer_path(x), x->last_error);
-        return x->req ? on_get(c, x, v, res, status) : on_token(c, x, v, res, status);
+        return x->req ? on_get(c, x, v, cc, status) : on_token(c, x, v, cc, status);
 }
 
 /* ---- the loop ---- */
@@ -721,9 +778,14 @@ static int start_ready(imds_client *c, xfer *xs, size_t n) {
 }
 
 static int collect(imds_client *c) {
-        h1_xfer *h;
-        while ((h = h1_next_done(c->http))) {
-                int r = xfer_finished(c, h1_xfer_userdata(h));
+        CURLMsg *m;
+        int left;
+        while ((m = curl_multi_info_read(c->multi, &left))) {
+                void *x = NULL;
+                if (m->msg != CURLMSG_DONE)
+                        continue;
+                curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &x);
+                int r = xfer_finished(c, x, m->data.result);
                 if (r < 0)
                         return r;
         }
@@ -760,12 +822,14 @@ static xfer *first_pending(imds_client *c, xfer *xs, size_t n) {
 }
 
 static int run(imds_client *c, xfer *xs, size_t n) {
-        int r;
+        int running, r;
 
         for (;;) {
                 r = start_ready(c, xs, n);
                 if (r < 0)
                         return r;
+                if (curl_multi_perform(c->multi, &running) != CURLM_OK)
+                        return log_error_errno(-EIO, "IMDS: the HTTP client failed.");
                 r = collect(c);
                 if (r < 0)
                         return r;
@@ -777,9 +841,8 @@ static int run(imds_client *c, xfer *xs, size_t n) {
                 if (wake <= now)
                         continue;
                 int ms = (int) MIN((wake - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC, 1000);
-                r = h1_wait(c->http, ms);
-                if (r < 0)
-                        return log_error_errno(r, "IMDS: the HTTP client failed to wait: %m");
+                if (curl_multi_poll(c->multi, NULL, 0, ms, NULL) != CURLM_OK)
+                        return log_error_errno(-EIO, "IMDS: the HTTP client failed to wait.");
         }
 }
 

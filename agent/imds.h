@@ -15,9 +15,9 @@
  *   - every request has a short timeout, and all of it (retries, token
  *     refreshes) happens before one overall deadline, max_wait, counted from
  *     imds_client_new(): the client never hangs;
- *   - transfers run on kiln's small HTTP/1.1 client (agent/http1.h) with a
- *     fixed number of kept-alive connections (IMDS_PARALLEL, chosen by
- *     measurement, see docs/datasources.md);
+ *   - transfers run on a libcurl multi handle with a fixed number of
+ *     kept-alive connections (IMDS_PARALLEL, chosen by measurement, see
+ *     docs/datasources.md);
  *   - answers are bounded, and text values must be UTF-8 without control
  *     characters: garbage is rejected with the path that carried it;
  *   - never through a proxy, only http://, never a redirect.
@@ -111,8 +111,8 @@ typedef enum imds_verdict {
         IMDS_FAIL,     /* anything else */
 } imds_verdict;
 
-/* result is an h1_result (H1_OK = a complete HTTP answer with status http_status). */
-imds_verdict imds_classify(int result, long http_status);
+/* curl_code is a CURLcode (0 = a complete HTTP answer with status http_status). */
+imds_verdict imds_classify(int curl_code, long http_status);
 /* Delay before retry number attempt (1 = first retry): exponential from
  * IMDS_BACKOFF_BASE, capped at IMDS_BACKOFF_CAP, "equal jitter": half
  * fixed, half drawn from rnd. */

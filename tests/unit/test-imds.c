@@ -10,38 +10,36 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <curl/curl.h>
 
-#include "http1.h"
 #include "imds.h"
 #include "macro.h"
 
 static void test_classify(void **state) {
         (void) state;
-        assert_int_equal(imds_classify(H1_OK, 200), IMDS_DONE);
-        assert_int_equal(imds_classify(H1_OK, 404), IMDS_ABSENT);
-        assert_int_equal(imds_classify(H1_OK, 401), IMDS_REAUTH);
-        assert_int_equal(imds_classify(H1_OK, 403), IMDS_DISABLED);
-        assert_int_equal(imds_classify(H1_OK, 429), IMDS_RETRY);
-        assert_int_equal(imds_classify(H1_OK, 500), IMDS_RETRY);
-        assert_int_equal(imds_classify(H1_OK, 503), IMDS_RETRY);
-        assert_int_equal(imds_classify(H1_OK, 599), IMDS_RETRY);
+        assert_int_equal(imds_classify(CURLE_OK, 200), IMDS_DONE);
+        assert_int_equal(imds_classify(CURLE_OK, 404), IMDS_ABSENT);
+        assert_int_equal(imds_classify(CURLE_OK, 401), IMDS_REAUTH);
+        assert_int_equal(imds_classify(CURLE_OK, 403), IMDS_DISABLED);
+        assert_int_equal(imds_classify(CURLE_OK, 429), IMDS_RETRY);
+        assert_int_equal(imds_classify(CURLE_OK, 500), IMDS_RETRY);
+        assert_int_equal(imds_classify(CURLE_OK, 503), IMDS_RETRY);
+        assert_int_equal(imds_classify(CURLE_OK, 599), IMDS_RETRY);
         /* answers that waiting can't fix */
-        assert_int_equal(imds_classify(H1_OK, 400), IMDS_FAIL);
-        assert_int_equal(imds_classify(H1_OK, 405), IMDS_FAIL);
-        assert_int_equal(imds_classify(H1_OK, 301), IMDS_FAIL);
-        assert_int_equal(imds_classify(H1_OK, 302), IMDS_FAIL);
-        assert_int_equal(imds_classify(H1_OK, 204), IMDS_FAIL);
-        assert_int_equal(imds_classify(H1_OK, 600), IMDS_FAIL);
+        assert_int_equal(imds_classify(CURLE_OK, 400), IMDS_FAIL);
+        assert_int_equal(imds_classify(CURLE_OK, 405), IMDS_FAIL);
+        assert_int_equal(imds_classify(CURLE_OK, 301), IMDS_FAIL);
+        assert_int_equal(imds_classify(CURLE_OK, 302), IMDS_FAIL);
+        assert_int_equal(imds_classify(CURLE_OK, 204), IMDS_FAIL);
+        assert_int_equal(imds_classify(CURLE_OK, 600), IMDS_FAIL);
         /* transport failures: retried whatever the status */
-        assert_int_equal(imds_classify(H1_TIMEOUT, 0), IMDS_RETRY);
-        assert_int_equal(imds_classify(H1_CONNECT, 0), IMDS_RETRY);
-        assert_int_equal(imds_classify(H1_EMPTY, 0), IMDS_RETRY);
-        assert_int_equal(imds_classify(H1_RECV, 0), IMDS_RETRY);
-        assert_int_equal(imds_classify(H1_SEND, 0), IMDS_RETRY);
-        assert_int_equal(imds_classify(H1_RESOLVE, 0), IMDS_RETRY);
-        assert_int_equal(imds_classify(H1_PARTIAL, 200), IMDS_RETRY);
-        assert_int_equal(imds_classify(H1_NO_MEMORY, 0), IMDS_FAIL);
-        assert_int_equal(imds_classify(H1_BAD_ANSWER, 0), IMDS_FAIL);
+        assert_int_equal(imds_classify(CURLE_OPERATION_TIMEDOUT, 0), IMDS_RETRY);
+        assert_int_equal(imds_classify(CURLE_COULDNT_CONNECT, 0), IMDS_RETRY);
+        assert_int_equal(imds_classify(CURLE_GOT_NOTHING, 0), IMDS_RETRY);
+        assert_int_equal(imds_classify(CURLE_RECV_ERROR, 0), IMDS_RETRY);
+        assert_int_equal(imds_classify(CURLE_PARTIAL_FILE, 200), IMDS_RETRY);
+        assert_int_equal(imds_classify(CURLE_UNSUPPORTED_PROTOCOL, 0), IMDS_FAIL);
+        assert_int_equal(imds_classify(CURLE_WEIRD_SERVER_REPLY, 0), IMDS_FAIL);
 }
 
 static void test_backoff(void **state) {
