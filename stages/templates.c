@@ -49,6 +49,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "module.h"
+#include "staged-writes.h"
 #include "template.h"
 #include "unit-control.h"
 
@@ -611,9 +612,9 @@ static int templates_plan(kiln_ctx *ctx, json_t **ret_plan) {
 /* ---- apply ---- */
 
 /* Renders entry i again and writes it if it still differs: 1 written, 0 unchanged, <0 failed (recorded). */
-static int write_entry(kiln_ctx *ctx, json_t *item, size_t i, json_t *secrets) {
+static int write_entry(kiln_ctx *ctx, staged_writes *w, json_t *item, size_t i, json_t *secrets) {
         _cleanup_tpl_entry_ tpl_entry e = {};
-        _cleanup_free_ char *p = NULL, *dir = NULL;
+        _cleanup_free_ char *detail = NULL;
         _cleanup_diags_ diags d = DIAGS_INIT;
         kiln_ctx c = *ctx;
         dest_state state;
@@ -629,19 +630,9 @@ static int write_entry(kiln_ctx *ctx, json_t *item, size_t i, json_t *secrets) {
         }
         if (state == DEST_UNCHANGED)
                 return 0;
-        if (!(p = root_path(e.path)) || !(dir = strdup(p)))
+        if (asprintf(&detail, "%zu bytes, %s, mode %04o", e.len, dest_state_to_string(state), (unsigned) mode) < 0)
                 return log_oom();
-        r = mkdir_p(dirname(dir), 0755);
-        if (r < 0)
-                return ctx_error(ctx, r, "Failed to create the directory of %s: %s", e.path, strerror(-r));
-        r = write_file_atomic(p, e.data, e.len, &e.wo);
-        if (r == -ELOOP)
-                return ctx_error(ctx, r, "Refusing to write %s: it is a symlink.", e.path);
-        if (r < 0)
-                return ctx_error(ctx, r, "Failed to write %s: %s", e.path, strerror(-r));
-        r = ctx_change(ctx, "rendered", e.path, "%zu bytes, %s, mode %04o", e.len, dest_state_to_string(state),
-                       (unsigned) mode);
-        return r < 0 ? r : 1;
+        return staged_writes_add(ctx, w, e.path, e.data, e.len, &e.wo, (long) i, "rendered", detail);
 }
 
 static int fire_unit(kiln_ctx *ctx, json_t *t) {
@@ -708,26 +699,31 @@ static int fire_triggers(kiln_ctx *ctx, json_t *plan, const bool *written, size_
         return r;
 }
 
+/* Every changed file is staged, the batch lands (one syncfs), and only then
+ * do the on_change triggers fire, once per unit, for the files that landed. */
 static int templates_apply(kiln_ctx *ctx, json_t *plan) {
         _cleanup_json_ json_t *secrets = NULL;
+        _cleanup_staged_writes_ staged_writes w = {};
         json_t *list = ctx_config_get(ctx, "templates"), *item;
         size_t n = json_array_size(list), i;
         _cleanup_free_ bool *written = calloc(n + 1, sizeof(bool));
-        int failed = 0, r;
+        int failed, r;
 
-        if (!written || collect_secrets(ctx->instance_data, &secrets) < 0)
+        if (!written || collect_secrets(ctx->instance_data, &secrets) < 0 || staged_writes_init(&w) < 0)
                 return log_oom();
         json_array_foreach(plan, i, item) {
                 long long idx = json_get_int(item, "_index", -1);
                 if (idx < 0 || (size_t) idx >= n)
                         continue;
-                r = write_entry(ctx, json_array_get(list, (size_t) idx), (size_t) idx, secrets);
+                r = write_entry(ctx, &w, json_array_get(list, (size_t) idx), (size_t) idx, secrets);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0)
-                        failed++;
-                written[idx] = r > 0;
+                        w.failed++;
         }
+        failed = staged_writes_commit(ctx, &w);
+        for (i = 0; i < n; i++)
+                written[i] = staged_writes_landed(&w, (long) i);
         r = fire_triggers(ctx, plan, written, n);
         if (r < 0)
                 return r;

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "module.h"
 #include "accounts.h"
+#include "staged-writes.h"
 #include "write_files.h"
 
 #define WRITE_FILES_MAX (64U * 1024U * 1024U) /* a decoded file, gzip bombs included */
@@ -196,65 +197,32 @@ int write_files_plan_part(kiln_ctx *ctx, bool deferred, json_t **ret_plan) {
         return r;
 }
 
-/* Puts the batch's files in place and records each; returns how many failed. */
-static int commit(kiln_ctx *ctx, write_batch *b, json_t *staged) {
-        json_t *s;
-        size_t i;
-        int failed = 0;
-
-        (void) write_batch_commit(b);
-        json_array_foreach(staged, i, s) {
-                const char *path = json_get_string(s, "path", "");
-                int r = write_batch_result(b, i);
-                if (r < 0) {
-                        log_error_errno(r, "Failed to write %s: %m", path);
-                        failed++;
-                } else if (ctx_change(ctx, json_get_string(s, "action", ""), path, "%s",
-                                      json_get_string(s, "detail", "")) < 0)
-                        failed++;
-        }
-        json_array_clear(staged);
-        return failed;
-}
-
-/* Stages one entry into the batch (committing first if its path is already there). */
-static int stage_one(kiln_ctx *ctx, write_batch *b, json_t *staged, const wf_entry *e, int *failed) {
-        _cleanup_free_ char *p = root_path(e->path), *dir = NULL, *data = NULL, *detail = NULL;
+/* Stages one entry: append reads the current content, which a file staged
+ * earlier in this run already is (staged_writes commits a path staged twice). */
+static int stage_one(kiln_ctx *ctx, staged_writes *w, const wf_entry *e) {
+        _cleanup_free_ char *p = root_path(e->path), *data = NULL, *detail = NULL;
         write_opts o = { .mode = e->mode, .uid = e->uid, .gid = e->gid };
         size_t len;
         int r;
 
-        if (!p || !(dir = strdup(p)))
-                return -ENOMEM;
-        if (write_batch_contains(b, p) > 0)
-                *failed += commit(ctx, b, staged);
-        r = mkdir_p(dirname(dir), 0755);
-        if (r < 0)
-                return log_error_errno(r, "Failed to create the directory of %s: %m", e->path);
+        if (!p)
+                return log_oom();
+        if (e->append)
+                staged_writes_flush_path(ctx, w, e->path); /* an earlier entry may have staged this file */
         r = final_content(e, p, &data, &len);
         if (r < 0)
-                return log_error_errno(r, "Failed to read %s to append to it: %m", e->path);
-        r = write_batch_add(b, p, data, len, &o);
-        if (r == -ELOOP)
-                return log_error_errno(r, "Refusing to write %s: it is a symlink.", e->path);
-        if (r < 0)
-                return log_error_errno(r, "Failed to write %s: %m", e->path);
+                return ctx_error(ctx, r, "Failed to read %s to append to it: %s", e->path, strerror(-r));
         if (asprintf(&detail, "%zu bytes, mode %04o", e->len, (unsigned) e->mode) < 0)
-                return -ENOMEM;
-        if (json_array_append_new(staged, json_pack("{s:s, s:s, s:s}", "path", e->path, "action",
-                                                    e->append ? "appended" : "wrote", "detail", detail)) < 0)
-                return -ENOMEM;
-        return 0;
+                return log_oom();
+        return staged_writes_add(ctx, w, e->path, data, len, &o, 0, e->append ? "appended" : "wrote", detail);
 }
 
 int write_files_apply(kiln_ctx *ctx, json_t *plan) {
         json_t *list = ctx_config_get(ctx, "write_files"), *pi;
-        _cleanup_write_batch_ write_batch *b = NULL;
-        _cleanup_json_ json_t *staged = json_array();
+        _cleanup_staged_writes_ staged_writes w = {};
         size_t i;
-        int failed = 0;
 
-        if (!staged || write_batch_new(&b) < 0)
+        if (staged_writes_init(&w) < 0)
                 return log_oom();
         json_array_foreach(plan, i, pi) {
                 wf_entry e;
@@ -263,16 +231,15 @@ int write_files_apply(kiln_ctx *ctx, json_t *plan) {
                 kiln_ctx c = *ctx;
                 c.diags = &d;
                 if (!item || parse_entry(&c, item, 0, &e) < 0) {
-                        failed += commit(ctx, b, staged);
-                        return log_error_errno(-EINVAL, "write_files changed between plan and apply.");
+                        staged_writes_commit(ctx, &w);
+                        return ctx_error(ctx, -EINVAL, "write_files changed between plan and apply.");
                 }
-                if (stage_one(ctx, b, staged, &e, &failed) < 0)
-                        failed++;
+                if (stage_one(ctx, &w, &e) < 0)
+                        w.failed++;
                 wf_entry_clear(&e);
         }
-        failed += commit(ctx, b, staged);
         /* one file failing does not stop the others; the module runs again next time */
-        return failed ? -EIO : 0;
+        return staged_writes_commit(ctx, &w) ? -EIO : 0;
 }
 
 static int write_files_plan(kiln_ctx *ctx, json_t **ret_plan) {
