@@ -66,6 +66,17 @@ static void test_errors(void **state) {
         expect_error("a: 1\n---\nb: 2\n", "more than one YAML document");
 }
 
+/* A scalar whose value does not match its !!tag is an error that leaves
+ * the tree alone; this once freed the value while the caller still held it
+ * (found by tests/fuzz/fuzz-yaml: the document "!!null\ntimest"). */
+static void test_tag_mismatch(void **state) {
+        (void) state;
+        expect_error("!!null\ntimest", "u.yaml:1:1: error: value does not match its tag !!null");
+        expect_error("a: !!int x\n", "u.yaml:1:4: error: value does not match its tag !!int");
+        expect_error("- 1\n- !!bool maybe\n", "u.yaml:2:3: error: value does not match its tag !!bool");
+        expect_error("{a: {b: !!float x}}\n", "value does not match its tag !!float");
+}
+
 static void test_alias_bomb(void **state) {
         (void) state;
         const char *bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
@@ -113,7 +124,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_scalars),     cmocka_unit_test(test_errors),
                 cmocka_unit_test(test_alias_bomb),  cmocka_unit_test(test_positions_and_merge),
-                cmocka_unit_test(test_empty),
+                cmocka_unit_test(test_empty),       cmocka_unit_test(test_tag_mismatch),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
