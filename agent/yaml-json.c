@@ -289,11 +289,12 @@ static int tagged_scalar(ystate *s, const yaml_event_t *e, json_t **ret) {
                 _cleanup_free_ void *bin = NULL;
                 size_t n;
                 r = base64_decode(v, len, &bin, &n);
-                if (r >= 0)
+                if (r >= 0 && !memchr(bin, 0, n)) /* NUL is refused here as in every other scalar */
                         val = json_stringn(bin, n);
                 if (r < 0 || !val) {
                         mark_error(s, &e->start_mark, "%s",
-                                   "!!binary value is not base64 of UTF-8 text; use write_files' encoding: b64 for binary content");
+                                   "!!binary value is not base64 of UTF-8 text without NUL; use write_files' "
+                                   "encoding: b64 for binary content");
                         return -EINVAL;
                 }
         } else {

@@ -77,6 +77,18 @@ static void test_tag_mismatch(void **state) {
         expect_error("{a: {b: !!float x}}\n", "value does not match its tag !!float");
 }
 
+/* !!binary must not smuggle a NUL into a string that plain scalars can't
+ * hold (found by fuzz-yaml: "aVsAex" decodes to 69 5b 00 7b). */
+static void test_binary_nul(void **state) {
+        (void) state;
+        _cleanup_diags_ diags d = DIAGS_INIT;
+        _cleanup_json_ json_t *v = NULL;
+        expect_error("a: !!binary aVsAex\n", "u.yaml:1:4: error: !!binary value is not base64 of UTF-8 text without NUL");
+        expect_error("a: !!binary AA==\n", "without NUL");
+        assert_int_equal(yaml_to_json("a: !!binary aGk=\n", 17, "b", NULL, &v, NULL, &d), 0);
+        assert_string_equal(json_string_value(json_object_get(v, "a")), "hi");
+}
+
 static void test_alias_bomb(void **state) {
         (void) state;
         const char *bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
@@ -125,6 +137,7 @@ int main(void) {
                 cmocka_unit_test(test_scalars),     cmocka_unit_test(test_errors),
                 cmocka_unit_test(test_alias_bomb),  cmocka_unit_test(test_positions_and_merge),
                 cmocka_unit_test(test_empty),       cmocka_unit_test(test_tag_mismatch),
+                cmocka_unit_test(test_binary_nul),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
