@@ -212,15 +212,15 @@ static int write_one(kiln_ctx *ctx, const wf_entry *e) {
                 return -ENOMEM;
         r = mkdir_p(dirname(dir), 0755);
         if (r < 0)
-                return log_error_errno(r, "Failed to create the directory of %s: %m", e->path);
+                return ctx_error(ctx, r, "Failed to create the directory of %s: %s", e->path, strerror(-r));
         r = final_content(e, p, &data, &len);
         if (r < 0)
-                return log_error_errno(r, "Failed to read %s to append to it: %m", e->path);
+                return ctx_error(ctx, r, "Failed to read %s to append to it: %s", e->path, strerror(-r));
         r = write_file_atomic(p, data, len, &o);
         if (r == -ELOOP)
-                return log_error_errno(r, "Refusing to write %s: it is a symlink.", e->path);
+                return ctx_error(ctx, r, "Refusing to write %s: it is a symlink.", e->path);
         if (r < 0)
-                return log_error_errno(r, "Failed to write %s: %m", e->path);
+                return ctx_error(ctx, r, "Failed to write %s: %s", e->path, strerror(-r));
         return ctx_change(ctx, e->append ? "appended" : "wrote", e->path, "%zu bytes, mode %04o", e->len,
                           (unsigned) e->mode);
 }
