@@ -129,7 +129,7 @@ static int switch_instance(session *s, const char *ud, size_t ud_len, bool fetch
                 wo.mode = 0600;
                 r = p ? write_file_atomic(p, ud ? ud : "", ud_len, &wo) : -ENOMEM;
                 if (r < 0)
-                        return log_error_errno(r, "Failed to save user-data: %m");
+                        return log_error_errno(r, "Failed to save user-data in " STATE_DIR "/instances/%s: %m", iid);
         }
         return 0;
 }
@@ -408,8 +408,8 @@ static int run_stage(session *s, kiln_stage stage) {
         int r;
 
         log_set_stage(stage_to_string(stage));
-        if (!s->o->dry_run && status_stage_begin(s->status, stage) < 0)
-                log_warning("Failed to write " RUN_DIR "/status.json.");
+        if (!s->o->dry_run && (r = status_stage_begin(s->status, stage)) < 0)
+                log_warning_errno(r, "Failed to write " RUN_DIR "/status.json: %m");
         r = stage_body(s, stage);
         if (!s->o->dry_run) {
                 if (r < 0 && r != -EIO) {
