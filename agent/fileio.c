@@ -1,4 +1,7 @@
-/* fileio.c — see fileio.h for the guarantees. */
+/* fileio.c — see fileio.h for the guarantees.  Temporary files are
+ * ".#<name>.<16 hex>" beside the target: no config directory glob
+ * (*.conf, *.service, *.list …) matches them, and a write that succeeds
+ * removes the ones a killed writer left for the same name. */
 #include <fcntl.h>
 #include <ftw.h>
 #include <libgen.h>
@@ -159,6 +162,38 @@ static int open_tmp_in(int dfd, const char *base, char **ret_name) {
         return -EEXIST;
 }
 
+/* Is name a temporary file of base, ".#<base>.<16 hex>" (open_tmp_in())? */
+static bool is_tmp_of(const char *name, const char *base) {
+        size_t n = strlen(base);
+        if (!startswith(name, ".#") || strncmp(name + 2, base, n) != 0 || name[2 + n] != '.')
+                return false;
+        const char *h = name + 3 + n;
+        return strlen(h) == 16 && strspn(h, "0123456789abcdef") == 16;
+}
+
+/* A writer killed between creating its temporary file and the rename leaves
+ * ".#<base>.<16 hex>" behind: never the file itself, only litter (with the
+ * final mode, perhaps a prefix of a secret).  Runs never overlap (the run
+ * lock) and nothing else names files this way, so once base has been
+ * replaced, its leftovers are removed; the directory fsync that follows
+ * covers the unlinks.  Best effort: a failure leaves litter, not an error. */
+static void remove_stale_tmps(int dfd, const char *base) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd < 0)
+                return;
+        d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return;
+        }
+        while ((de = readdir(d)))
+                if ((de->d_type == DT_REG || de->d_type == DT_UNKNOWN) && is_tmp_of(de->d_name, base))
+                        (void) unlinkat(dfd, de->d_name, 0);
+}
+
 static int apply_owner_mode(int fd, const struct stat *old, const write_opts *o) {
         mode_t mode = o->mode;
         uid_t uid = o->uid;
@@ -224,6 +259,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, const writ
                 (void) unlinkat(dfd, tmp, 0);
                 return r;
         }
+        remove_stale_tmps(dfd, base);
         if (fsync(dfd) < 0)
                 return negative_errno();
         return 0;
