@@ -164,10 +164,14 @@ int instance_data_write(json_t *idata) {
                 return -ENOMEM;
         if ((r = run_dir_ensure()) < 0 || (r = instance_data_redact(idata, &pub)) < 0)
                 return r;
-        r = json_write_file_atomic(ps, idata, 0600);
+        /* The sensitive file is what a later stage of this boot reuses
+         * (runner.c, load_cached), so it is written last: a run killed in
+         * between leaves no sensitive file, and the next run fetches again and
+         * writes both, instead of reusing it with the public copy missing. */
+        r = json_write_file_atomic(p, pub, 0644);
         if (r < 0)
                 return r;
-        return json_write_file_atomic(p, pub, 0644);
+        return json_write_file_atomic(ps, idata, 0600);
 }
 
 int instance_data_read(bool sensitive, json_t **ret) {
