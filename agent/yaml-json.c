@@ -336,11 +336,12 @@ static int scalar_node(ystate *s, const yaml_event_t *e, json_t **ret) {
         }
         r = yaml_resolve_plain(v, len, ret);
         if (r == -ERANGE) {
-                mark_error(s, &e->start_mark, "integer %s is out of 64-bit range (quote it to keep it a string)", v);
+                /* the value is not quoted back: it may be a secret, and diagnostics reach the journal */
+                mark_error(s, &e->start_mark, "%s", "integer out of 64-bit range (quote it to keep it a string)");
                 return -EINVAL;
         }
         if (r == -EDOM) {
-                mark_error(s, &e->start_mark, "%s is not representable in JSON (quote it to keep it a string)", v);
+                mark_error(s, &e->start_mark, "%s", "number not representable in JSON (quote it to keep it a string)");
                 return -EINVAL;
         }
         if (r < 0) {
