@@ -341,3 +341,19 @@ def test_planted_lock_symlink_is_refused(host):
     assert p.returncode != 0
     assert "Failed to lock /run/kiln/.lock: Too many levels of symbolic links" in p.stderr
     assert victim.read_text() == "victim\n"
+
+
+# ---- input errors don't quote secrets ------------------------------------------------------------------------
+
+def test_input_errors_do_not_quote_secret_values(host):
+    """A secret value kiln refuses (an unquoted number out of range, say) is
+    pointed at by file:line:col, never quoted back into the log or status."""
+    pin = "123456789012345678901234567890"
+    host.use_seed(user_data=f"#cloud-config\nsecret_vars:\n  pin: {pin}\n")
+    p = host.run(check=False)
+    assert p.returncode == 1
+    assert "user-data:3:8: error: integer out of 64-bit range" in p.stderr
+    assert pin not in p.stdout + p.stderr
+    assert pin not in host.path("/run/kiln/status.json").read_text()
+    p = host.kiln("validate", str(host.seed_dir / "user-data"), check=False)
+    assert p.returncode != 0 and pin not in p.stdout + p.stderr
