@@ -139,6 +139,28 @@ int passwd_lookup(const char *name, passwd_entry *ret) {
         return r < 0 ? r : passwd_find(text, name, ret);
 }
 
+/* ---- groups ---- */
+
+int group_find(const char *text, const char *name, gid_t *ret_gid) {
+        span f[GROUP_FIELDS];
+        unsigned gid;
+        if (!passwd_name_is_valid(name))
+                return -EINVAL;
+        int r = find_fields(text, GROUP_FIELDS, 0, name, f);
+        if (r < 0)
+                return r;
+        if (parse_id(f[2], &gid) < 0)
+                return -EBADMSG;
+        *ret_gid = (gid_t) gid;
+        return 0;
+}
+
+int group_lookup(const char *name, gid_t *ret_gid) {
+        _cleanup_free_ char *text = NULL;
+        int r = read_db(GROUP_FILE, &text);
+        return r < 0 ? r : group_find(text, name, ret_gid);
+}
+
 /* ---- owners ---- */
 
 static bool is_number(const char *s) {
@@ -166,19 +188,18 @@ static int lookup_failed(int r, char **ret_error, const char *what, const char *
         return r;
 }
 
-/* The id (field 2) and, for passwd, the primary gid (field 3) of the line
- * whose key_field is key. */
-static int lookup_ids(const char *file, unsigned key_field, const char *key, unsigned *ret_id, unsigned *ret_gid) {
+/* The uid and primary gid of the passwd line whose key_field (0: name,
+ * 2: uid) is key. */
+static int lookup_user_ids(unsigned key_field, const char *key, unsigned *ret_uid, unsigned *ret_gid) {
         _cleanup_free_ char *text = NULL;
-        bool passwd = streq(file, PASSWD_FILE);
         span f[PASSWD_FIELDS];
-        int r = read_db(file, &text);
+        int r = read_db(PASSWD_FILE, &text);
         if (r < 0)
                 return r;
-        r = find_fields(text, passwd ? PASSWD_FIELDS : GROUP_FIELDS, key_field, key, f);
+        r = find_fields(text, PASSWD_FIELDS, key_field, key, f);
         if (r < 0)
                 return r;
-        if (parse_id(f[2], ret_id) < 0 || (ret_gid && parse_id(f[3], ret_gid) < 0))
+        if (parse_id(f[2], ret_uid) < 0 || parse_id(f[3], ret_gid) < 0)
                 return -EBADMSG;
         return 0;
 }
@@ -193,7 +214,7 @@ static int resolve_user(const char *user, bool need_gid, uid_t *ret_uid, gid_t *
                         return fail(ret_error, "uid %s is out of range", user);
                 if (need_gid) {
                         unsigned again;
-                        r = lookup_ids(PASSWD_FILE, 2, user, &again, &gid);
+                        r = lookup_user_ids(2, user, &again, &gid);
                         if (r == -ENOENT)
                                 return fail(ret_error, "uid %s has no line in %s to take its primary group from; "
                                             "give the group too (\"%s:GROUP\")", user, PASSWD_FILE, user);
@@ -203,7 +224,7 @@ static int resolve_user(const char *user, bool need_gid, uid_t *ret_uid, gid_t *
         } else {
                 if (!passwd_name_is_valid(user))
                         return fail(ret_error, "'%s' is not a user name", user);
-                r = lookup_ids(PASSWD_FILE, 0, user, &uid, &gid);
+                r = lookup_user_ids(0, user, &uid, &gid);
                 if (r < 0)
                         return lookup_failed(r, ret_error, "user", user, PASSWD_FILE);
         }
@@ -212,7 +233,7 @@ static int resolve_user(const char *user, bool need_gid, uid_t *ret_uid, gid_t *
         return 0;
 }
 
-static int resolve_group(const char *group, gid_t *ret_gid, char **ret_error) {
+int accounts_resolve_group(const char *group, gid_t *ret_gid, char **ret_error) {
         unsigned gid;
         int r;
 
@@ -222,9 +243,10 @@ static int resolve_group(const char *group, gid_t *ret_gid, char **ret_error) {
         } else {
                 if (!passwd_name_is_valid(group))
                         return fail(ret_error, "'%s' is not a group name", group);
-                r = lookup_ids(GROUP_FILE, 0, group, &gid, NULL);
+                r = group_lookup(group, ret_gid);
                 if (r < 0)
                         return lookup_failed(r, ret_error, "group", group, GROUP_FILE);
+                return 0;
         }
         *ret_gid = (gid_t) gid;
         return 0;
@@ -247,7 +269,7 @@ int accounts_resolve_owner(const char *spec, uid_t *ret_uid, gid_t *ret_gid, cha
         if (r < 0)
                 return r;
         if (group) {
-                r = resolve_group(group, &gid, ret_error);
+                r = accounts_resolve_group(group, &gid, ret_error);
                 if (r < 0)
                         return r;
         }
@@ -274,4 +296,20 @@ int mode_from_json(json_t *v, mode_t *ret) {
                 return -EINVAL;
         *ret = (mode_t) m;
         return 0;
+}
+
+/* After YAML only the value is left: 0644 arrives as 420 (meant), 644 as
+ * 644 (= 01204, never meant).  So a decimal made of octal digits is refused
+ * when, taken as a mode, it has bits above 0777 (644, 640, 600, 755, 700 …),
+ * or is 400, 440, 444 or 500 (0620, 0670, 0674, 0764: modes nobody means,
+ * where 0400 … 0500 are common).  420, 416 (YAML 0644, 0640) pass. */
+bool mode_is_lost_octal(json_t *v) {
+        char buf[32];
+        json_int_t n = json_integer_value(v);
+        if (!json_is_integer(v) || n < 100)
+                return false;
+        snprintf(buf, sizeof buf, "%lld", (long long) n);
+        if (strspn(buf, "01234567") != strlen(buf))
+                return false;
+        return n > 0777 || n == 400 || n == 440 || n == 444 || n == 500;
 }

@@ -50,6 +50,12 @@ static inline void passwd_entry_clearp(passwd_entry *e) {
 }
 #define _cleanup_passwd_entry_ _cleanup_(passwd_entry_clearp)
 
+/* A group's gid in the text of a group file / in root_path("/etc/group").
+ * -ENOENT when absent, -EBADMSG when its line is malformed, -EINVAL for a
+ * name that can't be one. */
+int group_find(const char *text, const char *name, gid_t *ret_gid);
+int group_lookup(const char *name, gid_t *ret_gid);
+
 /* Resolves an owner spec: "user", "user:group", or numeric ids in either
  * place ("1000", "1000:1000", "cortex:1000").  Without a group the user's
  * primary group is taken (a bare numeric uid then needs its passwd line).
@@ -57,7 +63,14 @@ static inline void passwd_entry_clearp(passwd_entry *e) {
  * (malloc'd): unknown user or group, a malformed spec or line; another
  * negative errno when a file can't be read (no message). */
 int accounts_resolve_owner(const char *spec, uid_t *ret_uid, gid_t *ret_gid, char **ret_error);
+/* Resolves a group by name or numeric id, with the same errors. */
+int accounts_resolve_group(const char *group, gid_t *ret_gid, char **ret_error);
 
 /* A file mode as config writes it: an integer (YAML's 0644 is already
  * 420) or an octal string "0644"/"644"; 0..07777.  -EINVAL otherwise. */
 int mode_from_json(json_t *v, mode_t *ret);
+/* True for an integer that is almost surely a mode written without its
+ * leading 0 (644, 755, 400: YAML reads them as decimal, so mode_from_json()
+ * would take 644 as 01204), false for what YAML octal gives (0644 is 420).
+ * Callers refuse it. */
+bool mode_is_lost_octal(json_t *v);

@@ -13,7 +13,7 @@
 const schema_key commands_item_schema = { .types = ST_STRING | ST_ARRAY,
                                           .items = &(const schema_key){ .types = ST_STRING | ST_INTEGER } };
 
-static int argv_of_entry(json_t *entry, json_t **ret) {
+int commands_argv_of(json_t *entry, json_t **ret) {
         if (json_is_string(entry)) {
                 *ret = json_pack("[s, s, O]", "/bin/sh", "-c", entry);
                 return *ret ? 0 : -ENOMEM;
@@ -45,7 +45,7 @@ int commands_plan(kiln_ctx *ctx, json_t *list, const char *key_path, json_t **pl
         json_array_foreach(list, i, entry) {
                 _cleanup_json_ json_t *argv = NULL;
                 _cleanup_free_ char *path = keypath_index(key_path, i), *shown = NULL;
-                if (argv_of_entry(entry, &argv) < 0) {
+                if (commands_argv_of(entry, &argv) < 0) {
                         r = ctx_input_error(ctx, path, "a command is a string (shell) or a non-empty list of strings");
                         continue;
                 }
@@ -90,6 +90,10 @@ static void record_output(int log_fd, const char *label, const char *out) {
 }
 
 int commands_run_argv(kiln_ctx *ctx, int log_fd, char *const argv[], const char *label) {
+        return commands_run_argv_timeout(ctx, log_fd, argv, label, command_timeout(ctx));
+}
+
+int commands_run_argv_timeout(kiln_ctx *ctx, int log_fd, char *const argv[], const char *label, usec_t timeout) {
         _cleanup_free_ char *out = NULL, *e_root = NULL, *e_iid = NULL, *e_stage = NULL, *shown = NULL;
         char ts[FORMAT_TIMESTAMP_MAX];
         exec_opts o = EXEC_OPTS_DEFAULT;
@@ -102,7 +106,7 @@ int commands_run_argv(kiln_ctx *ctx, int log_fd, char *const argv[], const char 
         char *env[] = { e_root, e_iid, e_stage, NULL };
         shown = exec_argv_to_string(argv);
         dprintf(log_fd, "[%s] %s: $ %s\n", format_timestamp(now_usec(), ts), label, shown ? shown : argv[0]);
-        o.timeout = command_timeout(ctx);
+        o.timeout = timeout;
         o.capture = &out;
         o.output_fd = log_fd; /* stderr straight to the output log */
         o.extra_env = env;

@@ -18,6 +18,9 @@
 /* One command: a string (shell) or a list of strings/integers (argv). */
 extern const schema_key commands_item_schema;
 
+/* The argv of one command entry: a string becomes ["/bin/sh", "-c", string],
+ * a non-empty list of strings/integers its strings.  -EINVAL otherwise. */
+int commands_argv_of(json_t *entry, json_t **ret);
 /* Adds a plan item "run <command>" for each entry of the list; bad entries
  * are input errors at key_path[i]. */
 int commands_plan(kiln_ctx *ctx, json_t *list, const char *key_path, json_t **plan);
@@ -27,4 +30,7 @@ int commands_apply(kiln_ctx *ctx, json_t *plan);
 /* Runs one argv (NULL-terminated) with the command environment and timeout,
  * logging to the output log; used for user-data scripts too. */
 int commands_run_argv(kiln_ctx *ctx, int log_fd, char *const argv[], const char *label);
+/* The same with its own timeout (0: none) instead of kiln.command_timeout;
+ * used for the templates module's on_change commands. */
+int commands_run_argv_timeout(kiln_ctx *ctx, int log_fd, char *const argv[], const char *label, usec_t timeout);
 int commands_open_log(int *ret_fd);

@@ -80,34 +80,31 @@ int ctx_change(kiln_ctx *ctx, const char *action, const char *target, const char
         return json_array_append_new(ctx->changes, item) < 0 ? log_oom() : 0;
 }
 
-void ctx_recoverable(kiln_ctx *ctx, const char *format, ...) {
+/* Logs a message at level and appends it to *list (created on demand). */
+static void vrecord(json_t **list, int level, const char *fallback, const char *format, va_list ap) {
         _cleanup_free_ char *msg = NULL;
-        va_list ap;
 
-        va_start(ap, format);
         if (vasprintf(&msg, format, ap) < 0)
                 msg = NULL;
+        log_full_errno(level, 0, "%s", msg ? msg : fallback);
+        if (!*list)
+                *list = json_array();
+        if (*list)
+                json_array_append_new(*list, json_string(msg ? msg : fallback));
+}
+
+void ctx_recoverable(kiln_ctx *ctx, const char *format, ...) {
+        va_list ap;
+        va_start(ap, format);
+        vrecord(&ctx->recoverable, LOG_WARNING, "recoverable error", format, ap);
         va_end(ap);
-        log_warning("%s", msg ? msg : "recoverable error");
-        if (!ctx->recoverable)
-                ctx->recoverable = json_array();
-        if (ctx->recoverable && msg)
-                json_array_append_new(ctx->recoverable, json_string(msg));
 }
 
 int ctx_error(kiln_ctx *ctx, int err, const char *format, ...) {
-        _cleanup_free_ char *msg = NULL;
         va_list ap;
-
         va_start(ap, format);
-        if (vasprintf(&msg, format, ap) < 0)
-                msg = NULL;
+        vrecord(&ctx->errors, LOG_ERR, strerror(err < 0 ? -err : EIO), format, ap);
         va_end(ap);
-        log_error("%s", msg ? msg : "error");
-        if (!ctx->errors)
-                ctx->errors = json_array();
-        if (ctx->errors)
-                json_array_append_new(ctx->errors, json_string(msg ? msg : strerror(err < 0 ? -err : EIO)));
         return err < 0 ? err : -EIO;
 }
 

@@ -6,6 +6,9 @@
 #include "modules.h"
 
 extern const kiln_module module_bootcmd;
+extern const kiln_module module_consul;
+extern const kiln_module module_consul_agent;
+extern const kiln_module module_consul_deregister;
 extern const kiln_module module_hostname;
 extern const kiln_module module_volumes;
 extern const kiln_module module_fs_setup;
@@ -15,6 +18,7 @@ extern const kiln_module module_scripts_user;
 extern const kiln_module module_ssh_keys;
 extern const kiln_module module_write_files;
 extern const kiln_module module_write_files_deferred;
+extern const kiln_module module_templates;
 
 static const kiln_module *const table[] = {
         /* network */
@@ -29,10 +33,15 @@ static const kiln_module *const table[] = {
         &module_mounts,
         /* config */
         &module_write_files,
+        &module_templates,
+        &module_consul_agent, /* before consul.service starts (kiln-config is ordered before it) */
         /* final */
         &module_write_files_deferred, /* first in final, as cloud-init: before commands that may need the files */
+        &module_consul, /* bounded by consul.register_timeout; runcmd and scripts (the user's) after it */
         &module_runcmd,
         &module_scripts_user, /* user-data scripts after runcmd */
+        /* shutdown */
+        &module_consul_deregister,
         NULL,
 };
 

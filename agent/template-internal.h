@@ -136,7 +136,7 @@ typedef struct ttoks {
         size_t src_len;
 } ttoks;
 
-int tmpl_lex(const char *text, size_t len, const char *name, ttoks *ret, diags *d);
+int tmpl_lex(const char *text, size_t len, const char *name, bool keep_trailing_newline, ttoks *ret, diags *d);
 void ttoks_done(ttoks *t);
 const char *tmpl_op_str(top op);
 
@@ -210,6 +210,7 @@ struct tmpl {
         unsigned max_include_depth;
         size_t max_output;
         uint64_t max_work;
+        bool keep_trailing_newline;
         tnodes body;
 };
 

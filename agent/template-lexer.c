@@ -3,7 +3,8 @@
  * Byte-identical output depends on getting the boring parts exactly right,
  * so this mirrors jinja2/lexer.py (3.1) rather than inventing a grammar:
  *   - newlines (\r\n, \r, \n) are normalized to \n over the whole source and
- *     one trailing newline is dropped (keep_trailing_newline=False);
+ *     one trailing newline is dropped (keep_trailing_newline=False, unless
+ *     the caller asks for Jinja's keep_trailing_newline=True);
  *   - data runs to the first "{{", "{%" or "{#"; a "-" after the opening
  *     strips the whitespace before the tag (Python's rstrip(): Unicode
  *     whitespace), a "-" before the closing strips the whitespace after it;
@@ -592,8 +593,8 @@ static int lex_root(lexer *lx) {
         return 0;
 }
 
-/* \r\n and \r become \n; one trailing newline goes (Jinja's tokeniter). */
-static char *normalize_newlines(const char *text, size_t len, size_t *ret_len) {
+/* \r\n and \r become \n; one trailing newline goes unless kept (Jinja's tokeniter). */
+static char *normalize_newlines(const char *text, size_t len, bool keep_trailing_newline, size_t *ret_len) {
         char *r = malloc(len + 1), *w = r;
         if (!r)
                 return NULL;
@@ -605,7 +606,7 @@ static char *normalize_newlines(const char *text, size_t len, size_t *ret_len) {
                 } else
                         *w++ = text[i];
         }
-        if (w > r && w[-1] == '\n')
+        if (!keep_trailing_newline && w > r && w[-1] == '\n')
                 w--;
         *w = 0;
         *ret_len = w - r;
@@ -625,13 +626,13 @@ static void position_of(const char *s, size_t off, unsigned *ret_line, unsigned 
         *ret_col = col;
 }
 
-int tmpl_lex(const char *text, size_t len, const char *name, ttoks *ret, diags *d) {
+int tmpl_lex(const char *text, size_t len, const char *name, bool keep_trailing_newline, ttoks *ret, diags *d) {
         _cleanup_(ttoks_done) ttoks toks = {};
         lexer lx = { .name = name, .d = d, .out = &toks, .line = 1, .col = 1 };
         size_t bad;
         int r;
 
-        toks.src = normalize_newlines(text, len, &toks.src_len);
+        toks.src = normalize_newlines(text, len, keep_trailing_newline, &toks.src_len);
         if (!toks.src)
                 return -ENOMEM;
         lx.s = toks.src;

@@ -399,7 +399,8 @@ static int load_include(tctx *c, const tnode *n, const char *name, tmpl **ret) {
         if (r < 0)
                 return r;
         tmpl_options o = { .name = name, .include_dir = c->include_dir, .max_include_depth = c->max_depth,
-                           .max_output = c->max_output, .max_work = c->max_work };
+                           .max_output = c->max_output, .max_work = c->max_work,
+                           .keep_trailing_newline = c->t->keep_trailing_newline };
         if ((r = tmpl_parse(text, len, &o, &t, c->d)) < 0)
                 return r;
         tincl *v = reallocarray(c->incl, c->n_incl + 1, sizeof *v);
@@ -509,11 +510,13 @@ int tmpl_parse(const char *text, size_t len, const tmpl_options *o, tmpl **ret, 
         t->max_include_depth = o && o->max_include_depth ? o->max_include_depth : TMPL_DEFAULT_MAX_INCLUDE_DEPTH;
         t->max_output = o && o->max_output ? o->max_output : TMPL_DEFAULT_MAX_OUTPUT;
         t->max_work = o && o->max_work ? o->max_work : TMPL_DEFAULT_MAX_WORK;
+        t->keep_trailing_newline = o && o->keep_trailing_newline;
         if (len > TMPL_MAX_SOURCE) {
                 diag_error(d, t->name, 0, 0, "template is larger than %u bytes", TMPL_MAX_SOURCE);
                 return -EINVAL;
         }
-        if ((r = tmpl_lex(text, len, t->name, &toks, d)) < 0 || (r = tmpl_parse_tokens(&toks, t->name, &t->body, d)) < 0)
+        if ((r = tmpl_lex(text, len, t->name, t->keep_trailing_newline, &toks, d)) < 0 ||
+            (r = tmpl_parse_tokens(&toks, t->name, &t->body, d)) < 0)
                 return r;
         *ret = TAKE_PTR(t);
         return 0;

@@ -22,6 +22,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
@@ -47,6 +48,8 @@ typedef struct tmpl_options {
         unsigned max_include_depth; /* 0 means the default (10) */
         size_t max_output;          /* 0 means TMPL_DEFAULT_MAX_OUTPUT */
         uint64_t max_work;          /* 0 means TMPL_DEFAULT_MAX_WORK */
+        bool keep_trailing_newline; /* Jinja's option of that name (default false, as Jinja): keep the
+                                     * template's one trailing newline; included files follow the includer */
 } tmpl_options;
 
 /* Parses text (len bytes, UTF-8) into a template.  o may be NULL. */

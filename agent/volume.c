@@ -549,3 +549,33 @@ void volume_daemon_reload(kiln_ctx *ctx) {
         else
                 log_info("Reloaded systemd: it sees the new fstab line and drop-ins now.");
 }
+
+int volume_plan_list(kiln_ctx *ctx, const char *key, volume_parse_fn parse, json_t **ret_plan, json_t **ret_specs) {
+        _cleanup_json_ json_t *specs = json_array();
+        json_t *item;
+        size_t i;
+        int r = 0;
+
+        if (!specs)
+                return log_oom();
+        json_array_foreach(ctx_config_get(ctx, key), i, item) {
+                _cleanup_free_ char *origin = keypath_index(key, i);
+                json_t *spec = NULL;
+                if (!origin)
+                        return log_oom();
+                if (parse(ctx, item, origin, &spec) < 0)
+                        r = -EINVAL;
+                else if (json_array_append_new(specs, spec) < 0)
+                        return log_oom();
+        }
+        if (r < 0)
+                return r;
+        json_array_foreach(specs, i, item) {
+                r = volume_plan(ctx, item, ret_plan);
+                if (r < 0)
+                        return r;
+        }
+        if (ret_specs)
+                *ret_specs = TAKE_PTR(specs);
+        return 0;
+}

@@ -74,6 +74,13 @@ int volume_check_want(kiln_ctx *ctx, const char *label_path, const char *fs_path
 /* Adds the plan items of one spec. */
 int volume_plan(kiln_ctx *ctx, json_t *spec, json_t **plan);
 
+/* Turns one entry of a module's list into a spec (input errors reported). */
+typedef int (*volume_parse_fn)(kiln_ctx *ctx, json_t *item, const char *origin, json_t **ret_spec);
+/* The plan step the volume modules share: parse every entry of the list at
+ * key (all errors reported; any error fails the plan), then volume_plan()
+ * each spec.  *ret_specs (optional) receives the parsed specs. */
+int volume_plan_list(kiln_ctx *ctx, const char *key, volume_parse_fn parse, json_t **ret_plan, json_t **ret_specs);
+
 /* Carries out every "_volume" item of plan, in order.  Each wait is
  * measured from the start of this call, so several missing volumes wait
  * together, not one after another.  Then, if fstab changed or

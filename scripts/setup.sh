@@ -10,7 +10,9 @@ PACKAGES=(
   libyaml-dev libcurl4-openssl-dev libjansson-dev libsystemd-dev libblkid-dev libmount-dev zlib1g-dev xfslibs-dev
   # tests
   libcmocka-dev python3 python3-pytest python3-jinja2 python3-yaml systemd valgrind clang libclang-rt-14-dev
-  dbus-daemon dbus-bin
+  dbus-daemon dbus-bin python3-dbus python3-gi
+  # role template checks (nginx -t, promtool check config)
+  nginx-light prometheus
   # volumes (real mkfs, signatures for the safety tests)
   e2fsprogs xfsprogs btrfs-progs dosfstools cryptsetup-bin lvm2 fdisk gdisk util-linux
   # emulators' client check (AWS JavaScript SDK)

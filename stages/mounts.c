@@ -129,27 +129,7 @@ static int parse_entry(kiln_ctx *ctx, json_t *entry, const char *origin, json_t 
 }
 
 static int mounts_plan(kiln_ctx *ctx, json_t **ret_plan) {
-        json_t *list = ctx_config_get(ctx, "mounts"), *item;
-        _cleanup_json_ json_t *specs = json_array();
-        size_t i;
-        int r = 0;
-
-        if (!specs)
-                return log_oom();
-        json_array_foreach(list, i, item) {
-                _cleanup_free_ char *origin = keypath_index("mounts", i);
-                json_t *spec = NULL;
-                if (!origin)
-                        return log_oom();
-                if (parse_entry(ctx, item, origin, &spec) < 0)
-                        r = -EINVAL;
-                else if (json_array_append_new(specs, spec) < 0)
-                        return log_oom();
-        }
-        json_array_foreach(specs, i, item)
-                if (r >= 0)
-                        r = volume_plan(ctx, item, ret_plan);
-        return r;
+        return volume_plan_list(ctx, "mounts", parse_entry, ret_plan, NULL);
 }
 
 static int mounts_apply(kiln_ctx *ctx, json_t *plan) {

@@ -409,30 +409,10 @@ static int apply_dropin(kiln_ctx *ctx, json_t *item) {
 /* ---- the module ---- */
 
 static int volumes_plan(kiln_ctx *ctx, json_t **ret_plan) {
-        _cleanup_json_ json_t *specs = json_array();
-        json_t *list = ctx_config_get(ctx, "volumes"), *item;
-        size_t i;
-        int r = 0;
-
-        if (!specs)
-                return log_oom();
-        json_array_foreach(list, i, item) {
-                _cleanup_free_ char *origin = keypath_index("volumes", i);
-                json_t *spec = NULL;
-                if (!origin)
-                        return log_oom();
-                if (parse_entry(ctx, item, origin, &spec) < 0)
-                        r = -EINVAL;
-                else if (json_array_append_new(specs, spec) < 0)
-                        return log_oom();
-        }
+        _cleanup_json_ json_t *specs = NULL;
+        int r = volume_plan_list(ctx, "volumes", parse_entry, ret_plan, &specs);
         if (r < 0)
                 return r;
-        json_array_foreach(specs, i, item) {
-                r = volume_plan(ctx, item, ret_plan);
-                if (r < 0)
-                        return r;
-        }
         return plan_dropins(specs, ret_plan) < 0 ? log_oom() : 0;
 }
 

@@ -86,16 +86,6 @@ static int decode_content(const char *content, const char *encoding, void **ret,
         return gzip_decompress(raw, n, WRITE_FILES_MAX, ret, ret_len);
 }
 
-/* A decimal integer made of octal digits (644, 755) is almost surely a mode
- * written without its leading 0. */
-static bool looks_like_lost_octal(json_t *v) {
-        char buf[32];
-        if (!json_is_integer(v))
-                return false;
-        snprintf(buf, sizeof buf, "%lld", (long long) json_integer_value(v));
-        return strlen(buf) >= 3 && strspn(buf, "01234567") == strlen(buf);
-}
-
 /* Reads and checks entry i; every problem is an input error at its key. */
 static int parse_entry(kiln_ctx *ctx, json_t *item, size_t i, wf_entry *ret) {
         _cleanup_free_ char *at = NULL;
@@ -118,7 +108,7 @@ static int parse_entry(kiln_ctx *ctx, json_t *item, size_t i, wf_entry *ret) {
 
         if (!path_is_safe_absolute(path))
                 FAIL("path", "'%s' is not an absolute path without '..'", path ? path : "");
-        if (perm && looks_like_lost_octal(perm))
+        if (perm && mode_is_lost_octal(perm))
                 FAIL("permissions", "%lld is a decimal number; write it as \"0%lld\" (a string) or 0%lld",
                      (long long) json_integer_value(perm), (long long) json_integer_value(perm),
                      (long long) json_integer_value(perm));

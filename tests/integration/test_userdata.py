@@ -104,3 +104,43 @@ def test_refused_part_changes_nothing(machine):
     p = machine.run(check=False)
     assert p.returncode == 1 and "boothook" in p.stderr
     assert log(machine) == []
+
+
+YAML_ERRORS = [
+    ("#cloud-config\nruncmd: [ls\n", ":3:1: error: "),
+    ("#cloud-config\nruncmd:\n\t- ls\n", ":3:1: error: "),
+    ("#cloud-config\nruncmd: [a]\nruncmd: [b]\n", ":3:1: error: duplicate key 'runcmd'"),
+    ("#cloud-config\na: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+     "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
+     "alias bomb"),
+    ("#cloud-config\nruncmd: 99999999999999999999999\n", ":2:9: error: integer 99999999999999999999999 is out of 64-bit range"),
+]
+
+
+@pytest.mark.parametrize("text,message", YAML_ERRORS, ids=["syntax", "tab", "duplicate", "alias-bomb", "int-range"])
+def test_yaml_errors_one_clear_error_nothing_changed(machine, tmp_path, text, message):
+    f = tmp_path / "ud.yaml"
+    f.write_text(text)
+    v = machine.kiln("validate", str(f), check=False)
+    assert v.returncode == 1
+    errors = [line for line in v.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1, v.stderr
+    assert message in errors[0]
+    if "\t" in text:
+        assert "tab" in errors[0]
+    # the run: a command that would leave a mark, before the broken part
+    ud = text.replace("#cloud-config\n", "#cloud-config\nbootcmd: ['touch \"$KILN_ROOT/ran\"']\n", 1)
+    machine.use_seed(user_data=ud)
+    before = machine.snapshot(exclude=("proc", "run", "var"))
+    p = machine.run(check=False)
+    assert p.returncode == 1 and "user-data:" in p.stderr and ": error: " in p.stderr
+    assert not machine.path("ran").exists()
+    assert machine.snapshot(exclude=("proc", "run", "var")) == before
+
+
+def test_replacement_warning_text(machine):
+    machine.use_seed(user_data=mime([(A, "text/cloud-config", None), (B, "text/cloud-config", None)]))
+    p = machine.run()
+    assert ("user-data[part 2]: warning: replaces 'runcmd' from an earlier part (cloud-init's default merge); "
+            "to combine them give this part X-Merge-Type: list(append)+dict(recurse_array)+str()") in p.stderr

@@ -1,5 +1,5 @@
-/* Unit tests for accounts.c (users; owners are in test-volumes.c): finding an account in the text of a passwd
- * file, and reading <root>/etc/passwd under a scratch root. */
+/* Unit tests for accounts.c: users and groups in the text of passwd/group
+ * files and under a scratch root (owners are in test-volumes.c), modes. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -113,6 +113,59 @@ static void test_mode(void **state) {
         assert_int_equal(mode_from_json(bad2, &m), -EINVAL);
         assert_int_equal(mode_from_json(bad3, &m), -EINVAL);
         assert_int_equal(mode_from_json(bad4, &m), -EINVAL);
+        /* modes written without their 0 are refused; what YAML octal gives is not */
+        for (json_int_t n = 600; n <= 777; n++) {
+                char digits[8];
+                snprintf(digits, sizeof digits, "%lld", (long long) n);
+                _cleanup_json_ json_t *j = json_integer(n);
+                assert_int_equal(mode_is_lost_octal(j), strspn(digits, "01234567") == 3);
+        }
+        static const json_int_t lost[] = { 400, 440, 444, 500, 1777, 2755, 4755 };
+        static const json_int_t yaml_octal[] = { 0400, 0440, 0444, 0500, 0550, 0555, 0600, 0640, 0644, 0660, 0664,
+                                                 0700, 0750, 0755, 0775, 0777, 0, 7, 42 };
+        for (size_t k = 0; k < ELEMENTSOF(lost); k++) {
+                _cleanup_json_ json_t *j = json_integer(lost[k]);
+                assert_true(mode_is_lost_octal(j));
+        }
+        for (size_t k = 0; k < ELEMENTSOF(yaml_octal); k++) {
+                _cleanup_json_ json_t *j = json_integer(yaml_octal[k]);
+                assert_false(mode_is_lost_octal(j));
+        }
+        _cleanup_json_ json_t *str = json_string("644");
+        assert_false(mode_is_lost_octal(str)); /* a string is read as octal: fine */
+}
+
+static void test_group(void **state) {
+        (void) state;
+        static const char group_text[] = "root:x:0:\n# comment\nconsul:x:998:\nbad:x:nope:\nshort:x:5\n"
+                                         "adm:x:4:syslog,admin\nlast:x:77:a";
+        gid_t gid = 12345;
+        char root[] = "/tmp/kiln-group-XXXXXX";
+
+        assert_int_equal(group_find(group_text, "consul", &gid), 0);
+        assert_int_equal(gid, 998);
+        assert_int_equal(group_find(group_text, "adm", &gid), 0);
+        assert_int_equal(gid, 4);
+        assert_int_equal(group_find(group_text, "last", &gid), 0);
+        assert_int_equal(gid, 77);
+        gid = 12345;
+        assert_int_equal(group_find(group_text, "cons", &gid), -ENOENT);
+        assert_int_equal(group_find(group_text, "bad", &gid), -EBADMSG);
+        assert_int_equal(group_find(group_text, "short", &gid), -EBADMSG);
+        assert_int_equal(group_find("x:x:1:a:b\n", "x", &gid), -EBADMSG);
+        assert_int_equal(group_find(group_text, "a:b", &gid), -EINVAL);
+        assert_int_equal(gid, 12345); /* written only on success */
+
+        assert_non_null(mkdtemp(root));
+        assert_int_equal(root_set(root), 0);
+        assert_int_equal(group_lookup("consul", &gid), -ENOENT);
+        _cleanup_free_ char *etc = root_path("/etc"), *p = root_path(GROUP_FILE);
+        assert_int_equal(mkdir_p(etc, 0755), 0);
+        assert_int_equal(write_file_atomic(p, group_text, strlen(group_text), NULL), 0);
+        assert_int_equal(group_lookup("consul", &gid), 0);
+        assert_int_equal(gid, 998);
+        assert_int_equal(rm_rf(root), 0);
+        assert_int_equal(root_set(NULL), 0);
 }
 
 int main(void) {
@@ -122,6 +175,7 @@ int main(void) {
                 cmocka_unit_test(test_not_found_and_malformed),
                 cmocka_unit_test(test_name_validity),
                 cmocka_unit_test(test_lookup_under_root),
+                cmocka_unit_test(test_group),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

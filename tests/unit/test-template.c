@@ -315,6 +315,7 @@ static int setup_incdir(void **state) {
         put_file(sub, "ok.j2", "[ok {{ v }}]");
         put_file(sub, "self.j2", "x{% include 'self.j2' %}");
         put_file(sub, "bad.j2", "line\n{{ 1 + }}");
+        put_file(sub, "nl.j2", "[nl]\r\n");
         part = path_join(sub, "part");
         assert_int_equal(mkdir_p(part, 0755), 0);
         outside = path_join(t->dir, "secret.txt");
@@ -365,6 +366,26 @@ static void test_include_ok(void **state) {
                 assert_null(c);
         assert_string_equal(d, "-");
         assert_string_equal(e, "[ok 1]");
+}
+
+/* Jinja's keep_trailing_newline=True: the one trailing newline of each
+ * template (the included ones too) stays; with the default it goes. */
+static void test_keep_trailing_newline(void **state) {
+        _cleanup_free_ char *dir = path_join(((incdir *) *state)->dir, "templates");
+        tmpl_options keep = { .name = "k.j2", .include_dir = dir, .keep_trailing_newline = true };
+        tmpl_options drop = { .name = "k.j2", .include_dir = dir };
+        _cleanup_free_ char *a = render_opts("x={{ v }}\n", "{\"v\": 1}", &keep, NULL);
+        _cleanup_free_ char *b = render_opts("x\r\n\r\n", NULL, &keep, NULL);
+        _cleanup_free_ char *c = render_opts("{% include 'nl.j2' %}|{% include 'nl.j2' %}\n", NULL, &keep, NULL);
+        _cleanup_free_ char *d = render_opts("{% include 'nl.j2' %}|{% include 'nl.j2' %}\n", NULL, &drop, NULL);
+        _cleanup_free_ char *e = render_opts("{{ v -}}\n", "{\"v\": 1}", &keep, NULL);
+        _cleanup_free_ char *f = render_opts("", NULL, &keep, NULL);
+        assert_string_equal(a, "x=1\n");
+        assert_string_equal(b, "x\n\n");
+        assert_string_equal(c, "[nl]\n|[nl]\n\n");
+        assert_string_equal(d, "[nl]|[nl]");
+        assert_string_equal(e, "1"); /* "-}}" strips it, as in Jinja */
+        assert_string_equal(f, "");
 }
 
 static void test_include_confinement(void **state) {
@@ -426,6 +447,7 @@ int main(void) {
                 cmocka_unit_test(test_work_limit),
                 cmocka_unit_test(test_nesting_limit),
                 cmocka_unit_test_setup_teardown(test_include_ok, setup_incdir, teardown_incdir),
+                cmocka_unit_test_setup_teardown(test_keep_trailing_newline, setup_incdir, teardown_incdir),
                 cmocka_unit_test_setup_teardown(test_include_confinement, setup_incdir, teardown_incdir),
                 cmocka_unit_test_setup_teardown(test_include_depth_and_errors, setup_incdir, teardown_incdir),
         };
