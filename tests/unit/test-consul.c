@@ -427,8 +427,37 @@ static void test_timeouts(void **state) {
         unload(&f);
 }
 
+/* consul.token goes into a header line: a control character is an input
+ * error, and the message never shows the token. */
+static void test_token(void **state) {
+        (void) state;
+        fixture f;
+        const char *t = (const char *) &t;
+
+        load(&f, "consul: {token: \"s3cr3t-1234\\r\\nX-Injected: yes\"}\n");
+        assert_int_equal(consul_token(&f.ctx, &t), -EINVAL);
+        assert_true(t == (const char *) &t);
+        const char *text = diag_text(&f);
+        assert_contains(text, "user-data:1:17: error: consul.token: holds a control character");
+        assert_null(strstr(text, "s3cr3t"));
+        unload(&f);
+        load(&f, "consul: {token: 0b5c-77}\n");
+        assert_int_equal(consul_token(&f.ctx, &t), 0);
+        assert_string_equal(t, "0b5c-77");
+        unload(&f);
+        load(&f, "consul: {token: ''}\n");
+        assert_int_equal(consul_token(&f.ctx, &t), 0);
+        assert_null(t);
+        unload(&f);
+        load(&f, "consul: {}\n");
+        assert_int_equal(consul_token(&f.ctx, &t), 0);
+        assert_null(t);
+        unload(&f);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_token),
                 cmocka_unit_test(test_agent_defaults),
                 cmocka_unit_test(test_agent_node_name_follows_hostname),
                 cmocka_unit_test(test_agent_server),
