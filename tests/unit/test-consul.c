@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "consul-api.h"
 #include "consul.h"
 #include "json-util.h"
 
@@ -455,8 +456,33 @@ static void test_token(void **state) {
         unload(&f);
 }
 
+/* What kiln keeps of Consul's answer to a refusal: no token, not even a
+ * part of one cut off at the length bound; one line; bounded. */
+static void test_message_clean(void **state) {
+        (void) state;
+        static const char token[] = "secret-0b5c-4a7e-9f00";
+        char body[1024];
+        _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+
+        a = consul_message_clean("  ACL not found\r\nfor token secret-0b5c-4a7e-9f00 (secret-0b5c-4a7e-9f00)\n", token);
+        assert_string_equal(a, "ACL not found  for token ********************* (*********************)");
+        /* the token straddles the cut at CONSUL_MESSAGE_MAX: none of it may remain */
+        memset(body, 'x', sizeof body);
+        memcpy(body + CONSUL_MESSAGE_MAX - 6, token, strlen(token));
+        body[CONSUL_MESSAGE_MAX + 100] = 0;
+        b = consul_message_clean(body, token);
+        assert_int_equal(strlen(b), CONSUL_MESSAGE_MAX);
+        assert_null(strstr(b, "secret"));
+        assert_string_equal(b + CONSUL_MESSAGE_MAX - 6, "******");
+        c = consul_message_clean("Permission denied\x7f", NULL);
+        assert_string_equal(c, "Permission denied");
+        d = consul_message_clean("", token);
+        assert_string_equal(d, "");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_message_clean),
                 cmocka_unit_test(test_token),
                 cmocka_unit_test(test_agent_defaults),
                 cmocka_unit_test(test_agent_node_name_follows_hostname),
