@@ -136,6 +136,9 @@ def template():
             put("template", f"{cases.stem}-{i:03d}.j2", c["template"])
     for name, text in doc_blocks("jinja"):
         put("template", "doc-" + name + ".j2", text)
+    for f in sorted((ROOT / "config" / "templates").rglob("*")):
+        if f.is_file():
+            put("template", "role-" + "-".join(f.relative_to(ROOT / "config" / "templates").parts), f.read_bytes())
     put("template", "include.j2", '{% include "header.j2" %}{% include "sub/loop.j2" %}')
     put("template", "include-escape.j2", '{% include "../fuzz-common.h" %}')
     put("template", "include-self.j2", '{% include "self.j2" %}')
@@ -166,9 +169,30 @@ def nvme():
         put("nvme", "name-" + re.sub(r"[^a-z0-9]", "_", s.lower()), s)
 
 
+CONSUL_ANSWERS = {
+    "acl-not-found": ("0b5c2f1e-77aa-4d3e-9f00-1234567890ab", "ACL not found"),
+    "permission": ("0b5c2f1e-77aa-4d3e-9f00-1234567890ab",
+                   "Permission denied: token with AccessorID 'x' lacks permission 'service:write' on \"cortex\"\n"),
+    "echoed-token": ("s3cr3t-token", "rpc error: token s3cr3t-token\r\nnot valid (s3cr3t-token)"),
+    "bad-check": ("", "Invalid check: TTL must be > 0 for TTL checks"),
+    "long": ("tok-1234", "x" * 396 + "tok-1234" + "y" * 50),
+}
+
+
+def consul():
+    for name, text in doc_blocks("yaml"):
+        if "consul:" in text:
+            put("consul", "doc-" + name + ".yaml", text)
+    for f in sorted((ROOT / "config" / "examples").glob("*.yaml")):
+        if "consul:" in f.read_text():
+            put("consul", "example-" + f.name, f.read_bytes())
+    for name, (token, body) in CONSUL_ANSWERS.items():
+        put("consul", "answer-" + name, "A" + token + "\n" + body)
+
+
 def main():
     for target, fn in (("userdata", userdata), ("yaml", yaml), ("schema", schema), ("template", template),
-                       ("imds", imds), ("nvme", nvme)):
+                       ("imds", imds), ("nvme", nvme), ("consul", consul)):
         clean(target)
         fn()
         n = len(list((CORPUS / target).iterdir()))
