@@ -12,11 +12,14 @@ Faults covered elsewhere, with their status checks:
         leaves and that nothing was written.
   volumes: a late volume (test_volumes.py::test_late_device_is_found) and one
         that never comes (::test_never_appears_errors_at_deadline).
-  write_files: symlinked targets (test_write_files.py::test_symlink_target_refused_others_written).
-TODO(consul, when agent/consul* lands on main): Consul agent down, late, 403,
-500 and slow (the emulator has every one: tests/emulators/consul.py), each
-ending in a clear status for the consul modules; and the `templates` module's
-targets on a full and a read-only filesystem, as write_files' below.
+  write_files, templates: symlinked targets (test_write_files.py::test_symlink_target_refused_others_written,
+        test_templates.py::test_symlink_refused_others_written).
+  Consul: an agent that is down for good (test_consul.py::test_agent_never_up),
+        starts late (::test_late_agent_start), refuses with 403 (::test_acl_denied,
+        ::test_permission_denied_names_the_service), 400 (::test_400_is_reported_not_retried),
+        429/500 for a while (::test_429_and_500_are_retried), or is gone at shutdown
+        (::test_shutdown_with_the_agent_gone_is_bounded); here, an agent that
+        answers 500 for good and one that is too slow to answer.
 
 Filesystems are small tmpfs mounts inside the scratch root (needs root, as
 the rest of the suite); every mount is undone by its fixture.
@@ -28,9 +31,10 @@ import subprocess
 
 import pytest
 
-from harness import CORTEX_NODE, Imds
+from harness import CORTEX_NODE, Consul, Imds
 
 KiB = 1024
+DEFAULT_IID = "i-0123456789abcdef0"
 
 
 @contextlib.contextmanager
@@ -139,6 +143,31 @@ def test_enospc_append_keeps_the_old_content(machine):
         assert temp_files(machine.root) == []
 
 
+def templates(*entries):
+    ud = "#cloud-config\ntemplates:\n"
+    for path, content in entries:
+        ud += f"  - path: {path}\n    content: {json.dumps(content)}\n"
+    return ud
+
+
+def test_enospc_templates_keep_the_old_file(machine):
+    """The templates module (per boot) on a full filesystem: as write_files."""
+    with tmpfs(machine.path("/srv")) as srv:
+        machine.write("/srv/app.conf", "old\n")
+        machine.use_seed(user_data=templates(("/srv/app.conf", "{{ v1.instance_id }}" + BIG),
+                                             ("/etc/other.conf", "{{ v1.region }}\n")))
+        assert machine.run(check=False).returncode == 1
+        assert machine.module("config", "templates")["errors"] == [
+            "Failed to write /srv/app.conf: No space left on device"]
+        assert status_exit(machine) == 1
+        assert (srv / "app.conf").read_text() == "old\n"
+        assert machine.path("/etc/other.conf").read_text() == "eu-west-1\n"
+        assert temp_files(machine.root) == []
+    machine.reboot()
+    machine.run()
+    assert machine.path("/srv/app.conf").read_text() == DEFAULT_IID + BIG
+
+
 # ---- a read-only destination ---------------------------------------------------------------------------
 
 
@@ -163,6 +192,16 @@ def test_read_only_destination(machine):
         assert temp_files(machine.root) == []
     finally:
         subprocess.run(["umount", str(ro)], check=True)
+
+
+def test_read_only_templates_target(machine):
+    with tmpfs(machine.path("/opt"), ro=True):
+        machine.use_seed(user_data=templates(("/opt/app.conf", "x\n"), ("/etc/rw.conf", "ok\n")))
+        assert machine.run(check=False).returncode == 1
+        assert machine.module("config", "templates")["errors"] == [
+            "Failed to write /opt/app.conf: Read-only file system"]
+        assert machine.path("/etc/rw.conf").read_text() == "ok\n"
+        assert temp_files(machine.root) == []
 
 
 def test_read_only_directory_to_create(machine):
@@ -283,3 +322,51 @@ def test_imds_down_leaves_a_clear_status_and_writes_nothing(machine, imds, fault
     p = machine.run(check=False)
     assert p.returncode == 0, p.stderr
     assert machine.path("/etc/motd").read_text() == "hi\n"
+
+
+# ---- the Consul agent failing -------------------------------------------------------------------------------
+
+CONSUL_UD = """#cloud-config
+consul:
+  address: {address}
+  register_timeout: 2
+  services:
+    - {{name: cortex, port: 9009}}
+runcmd:
+  - touch "$KILN_ROOT/runcmd-ran"
+"""
+
+
+@pytest.mark.parametrize("fault,last", [
+    ({"rules": [{"action": "status", "status": 500, "path": "/v1/agent/service/register", "count": None}]},
+     "(last: 500 "),
+    ({"rules": [{"action": "delay", "delay_ms": 4000, "path": "/v1/agent/service/register", "count": None}]},
+     "(last: no answer: Connection timed out)"),
+], ids=["500-for-good", "too-slow"])
+def test_consul_failing_for_good_is_a_clear_recoverable_error(machine, fault, last):
+    with Consul() as consul:
+        consul.set_faults(fault)
+        machine.use_seed(user_data=CONSUL_UD.format(address=consul.endpoint))
+        p = machine.run(check=False)
+    assert p.returncode == 0, "a recoverable error does not fail the stage"
+    (err,) = machine.module("final", "consul")["recoverable_errors"]
+    assert err.startswith(f"The Consul agent at {consul.endpoint} did not accept requests within 2 s {last}"), err
+    assert "not done: cortex" in err
+    assert status_exit(machine) == 2
+    assert machine.path("/runcmd-ran").exists(), "the rest of the final stage ran"
+    # recorded, so whatever reached the agent is deregistered at shutdown
+    record = json.loads(machine.path("/var/lib/kiln/data/consul-registered.json").read_text())
+    assert [s["id"] for s in record["services"]] == ["cortex"]
+    assert temp_files(machine.root) == []
+
+
+def test_consul_slow_but_within_the_deadline_registers(machine):
+    with Consul() as consul:
+        consul.set_faults(delay_ms=600, delay_path="/v1/agent/service/register")
+        machine.use_seed(user_data=CONSUL_UD.format(address=consul.endpoint).replace("register_timeout: 2",
+                                                                                     "register_timeout: 10"))
+        p = machine.run(check=False)
+        assert p.returncode == 0, p.stderr
+        assert set(consul.services()) == {"cortex"}
+    assert not machine.module("final", "consul").get("recoverable_errors")
+    assert status_exit(machine) == 0
