@@ -1,23 +1,27 @@
-"""Secrets never leak: secret_vars, secret write_files content and IAM
-credentials reach none of stdout, stderr, the journal, status.json,
+"""Secrets never leak: secret_vars, secret write_files content, IAM
+credentials, the Consul ACL token, the gossip encryption key and the agent's
+ACL token reach none of stdout, stderr, the journal, status.json,
 result.json, instance-data.json, `kiln query`/`status`/`plan` output for
 anyone, /var/log/kiln-output.log, or any world-readable file; files holding
-secrets are created with their final mode (never a moment wider); and links
-an attacker plants where kiln writes its records are never followed.
+secrets are created with their final mode (never a moment wider); the Consul
+token travels only in its header; and links an attacker plants where kiln
+writes its records are never followed.
 
 Two ways in for the IAM credentials: over IMDS (the emulator serves them;
 kiln must never even fetch them) and in a seed's meta-data (kiln has them,
-and must keep them out of the redacted copy).
+and must keep them out of the redacted copy).  Every run registers a service
+with a Consul emulator that requires the token, and writes the agent's
+config (0640 root:consul: it holds the gossip key and an ACL token).
 
 Covered elsewhere: IMDS session tokens never logged
-(test_imds.py::test_tokens_are_never_logged); write_files refusing a
-symlinked target (test_write_files.py::test_symlink_target_refused_others_written);
-plans never showing content (test_write_files.py::test_plan_shows_no_content).
-TODO(consul, when agent/consul* lands on main): the Consul ACL token and the
-gossip encrypt key in consul config, through the same checks (journal,
-stdout/stderr, status, instance-data, world-readable files: the agent's
-config file must be created 0640 root:consul or narrower), and the token
-never in the emulator-visible query string.
+(test_imds.py::test_tokens_are_never_logged); write_files and templates
+refusing a symlinked target (test_write_files.py::test_symlink_target_refused_others_written,
+test_templates.py::test_symlink_refused_others_written); plans never showing
+content (test_write_files.py::test_plan_shows_no_content,
+test_templates.py::test_plan_shows_no_content); templates masking secrets in
+their messages and refusing a secret into a world-readable file
+(test_templates.py::test_secret_into_world_readable_file_refused); Consul's
+secrets across reruns, refusals and shutdown (test_consul.py::test_secrets_stay_secret).
 """
 import json
 import os
@@ -30,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import CORTEX_NODE, Imds
+from harness import CORTEX_NODE, Consul, Imds
 from kilntest import DEFAULT_META, KILN, VALGRIND, Machine
 
 SECRET_VAR = "kiln-secret-var-7f3a9c01"
@@ -38,10 +42,23 @@ FILE_SECRET = "kiln-file-secret-b81e44d2"
 with open(CORTEX_NODE, encoding="utf-8") as f:
     _creds = json.load(f)["meta-data"]["iam"]["security-credentials"]["cortex-node"]
 IAM = [_creds["AccessKeyId"], _creds["SecretAccessKey"], _creds["Token"]]
-SECRETS = [SECRET_VAR, FILE_SECRET, *IAM]
+CONSUL_TOKEN = "kiln-consul-token-5e3c7d9a"
+GOSSIP = "pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s="
+AGENT_TOKEN = "kiln-consul-agent-token-9f9f"
+CONSUL = [CONSUL_TOKEN, GOSSIP, AGENT_TOKEN]
+SECRETS = [SECRET_VAR, FILE_SECRET, *IAM, *CONSUL]
 IID = DEFAULT_META["instance-id"]
+CONSUL_GID = 4242
 
 USER_DATA = f"""#cloud-config
+consul:
+  address: @CONSUL@
+  token: {CONSUL_TOKEN}
+  agent:
+    encrypt: "{GOSSIP}"
+    acl: {{tokens: {{agent: {AGENT_TOKEN}}}}}
+  services:
+    - {{name: cortex, port: 9009}}
 vars:
   role: cortex
 secret_vars:
@@ -56,23 +73,39 @@ runcmd:
   - [echo, hello from runcmd]
 """
 
-# Where secrets may legitimately be: root-only files, mode 0600.
+# Where secrets may legitimately be, with the file's mode: root-only files,
+# and the Consul agent's config, readable by the consul group.
 SECRET_HOLDERS = {
-    "etc/app/token": [FILE_SECRET],
-    f"var/lib/kiln/instances/{IID}/user-data.txt": [SECRET_VAR, FILE_SECRET],
-    "run/kiln/instance-data-sensitive.json": [SECRET_VAR],
+    "etc/app/token": ([FILE_SECRET], 0o600),
+    f"var/lib/kiln/instances/{IID}/user-data.txt": ([SECRET_VAR, FILE_SECRET, *CONSUL], 0o600),
+    "run/kiln/instance-data-sensitive.json": ([SECRET_VAR], 0o600),
+    "etc/consul.d/kiln-agent.json": ([GOSSIP, AGENT_TOKEN], 0o640),
 }
 
 
+@pytest.fixture(scope="module")
+def consul():
+    """A Consul agent that takes the token (module-wide: every run registers)."""
+    with Consul(acl_tokens=[CONSUL_TOKEN]) as c:
+        yield c
+
+
+def user_data(consul):
+    return USER_DATA.replace("@CONSUL@", consul.endpoint)
+
+
 @pytest.fixture
-def host():
+def host(consul):
     """A machine on a tmpfs reachable by everyone (pytest's own directories are
     0700), so a non-root user can run `kiln query` against it as on a real host."""
     d = Path(tempfile.mkdtemp(prefix="kiln-secrets-"))
     d.chmod(0o755)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0755", "kiln-secrets", str(d)], check=True)
     try:
-        yield Machine(d / "root")
+        m = Machine(d / "root")
+        m.write("/etc/group", f"root:x:0:\nconsul:x:{CONSUL_GID}:\n")
+        m.consul = consul
+        yield m
     finally:
         subprocess.run(["umount", "-l", str(d)], check=True)
         d.rmdir()
@@ -87,7 +120,7 @@ def imds():
 def use_imds(machine, imds):
     with open(CORTEX_NODE, encoding="utf-8") as f:
         tree = json.load(f)
-    tree["user-data"] = USER_DATA
+    tree["user-data"] = user_data(machine.consul)
     tree["meta-data"]["public-keys"] = {"ops": DEFAULT_META["public-keys"][0]}
     tree["meta-data"]["instance-id"] = IID
     tree["dynamic"]["instance-identity"]["document"]["instanceId"] = IID
@@ -99,7 +132,7 @@ def use_imds(machine, imds):
 def use_seed_with_iam(machine):
     """The seed datasource with IAM credentials in its meta-data (as a crawl of IMDS would have them)."""
     meta = dict(DEFAULT_META, iam={"security-credentials": {"cortex-node": _creds}})
-    machine.use_seed(meta, USER_DATA)
+    machine.use_seed(meta, user_data(machine.consul))
     for name in ("meta-data", "user-data"):
         (machine.seed_dir / name).chmod(0o600)  # the test's own input: root-only, as a seed should be
 
@@ -130,13 +163,15 @@ def check_tree(machine, iam_anywhere_ok=False):
             iam = leaks(data, IAM)
             if iam and not (iam_anywhere_ok and rel == "run/kiln/instance-data-sensitive.json"):
                 problems.append(f"{rel} holds IAM credentials {iam}")
-            if rel not in SECRET_HOLDERS and leaks(data, [SECRET_VAR, FILE_SECRET]):
+            if rel not in SECRET_HOLDERS and leaks(data, [SECRET_VAR, FILE_SECRET, *CONSUL]):
                 problems.append(f"{rel} (mode {stat.S_IMODE(st.st_mode):04o}) holds a secret")
-    for rel, secrets in SECRET_HOLDERS.items():
+    for rel, (secrets, mode) in SECRET_HOLDERS.items():
         p = root / rel
         assert p.exists(), rel
-        assert stat.S_IMODE(os.lstat(p).st_mode) == 0o600, rel
+        assert stat.S_IMODE(os.lstat(p).st_mode) == mode, rel
         assert all(s in p.read_text() for s in secrets), rel
+    st = os.lstat(root / "etc/consul.d/kiln-agent.json")
+    assert (st.st_uid, st.st_gid) == (0, CONSUL_GID)
     assert not problems, "\n".join(problems)
 
 
@@ -150,6 +185,11 @@ def check_outputs(machine, *texts):
     public = machine.instance_data(sensitive=False)
     assert public["secret_vars"] == "redacted for non-root user"
     assert public["vars"] == {"role": "cortex"}
+    # the Consul token went to the agent in the X-Consul-Token header only, and worked
+    assert "cortex" in machine.consul.services()
+    log = [e for e in machine.consul.state()["stats"]["log"] if e["path"].startswith("/v1/agent/service/")]
+    assert log and all(e["token_source"] == "X-Consul-Token" for e in log), log
+    assert not any(CONSUL_TOKEN in json.dumps(e.get("query")) for e in log)
 
 
 def run_everything(machine):
@@ -262,8 +302,8 @@ RENAME_RE = re.compile(r'^\d+\s+renameat2?\(\d+<([^>]*)>, "([^"]*)", \d+<([^>]*)
 
 def test_secret_files_never_wider_than_final(host, tmp_path):
     """strace of a run: every temporary file is created 0600, gets its final
-    mode before the first byte is written, and the files holding secrets end
-    0600 without ever having had a wider mode."""
+    mode before the first byte is written, and the files holding secrets
+    (0600, the Consul agent's config 0640) never had a wider mode than that."""
     assert shutil.which("strace"), "strace is needed (scripts/setup.sh installs it)"
     use_seed_with_iam(host)
     trace = tmp_path / "trace"
@@ -294,10 +334,10 @@ def test_secret_files_never_wider_than_final(host, tmp_path):
         writes = [i for i, e in enumerate(ev) if e[0] == "write"]
         chmods = [i for i, e in enumerate(ev) if e[0] == "chmod"]
         assert chmods and (not writes or chmods[-1] < writes[0]), f"{tmp}: content written before the final mode: {ev}"
-    for rel in SECRET_HOLDERS:
+    for rel, (_, mode) in SECRET_HOLDERS.items():
         assert rel in final, (rel, sorted(final))
         modes = [e[1] for e in files[final[rel]] if e[0] in ("create", "chmod")]
-        assert all(m & 0o077 == 0 for m in modes), f"{rel}: modes {[oct(m) for m in modes]}"
+        assert all(m & ~mode == 0 for m in modes), f"{rel}: modes {[oct(m) for m in modes]}, final {mode:04o}"
 
 
 # ---- links planted where kiln writes its records -----------------------------------------------------------
