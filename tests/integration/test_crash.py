@@ -8,9 +8,10 @@ exactly the state an uninterrupted run would have produced.
 The workload is the second instance made from an image that already ran
 once (instance A): instance B rewrites every write_files target of A with
 new content and modes (some encoded, some secret at 0600, some in new
-nested directories), renames the host (/etc/hostname, /etc/hosts), installs
-SSH keys, and kiln records instance-data, status, the user-data copy and the
-semaphores.  So a killed run can leave each managed file at A's version, at
+nested directories), re-renders templates, rewrites the Consul agent's
+config (0640 root:consul, a new gossip key), renames the host
+(/etc/hostname, /etc/hosts), installs SSH keys, and kiln records
+instance-data, status, the user-data copy and the semaphores.  So a killed run can leave each managed file at A's version, at
 B's, or (new files) absent — and nothing else.
 
 Each iteration copies the prepared tree, starts `kiln run`, kills it after a
@@ -26,10 +27,11 @@ uninterrupted run's (timestamps and per-run change records normalised away,
 no temporary file left).
 
 Delays: an uninterrupted run is timed first, and the kill points are spread
-over the whole run (half stepped over 0..1.1 x its duration, half stepped over
-the window in which the reference run wrote its files, measured from their
-mtimes).  The test fails if too few kills landed mid-write, so it can't pass
-by killing only before or after the work.
+over the whole run (half stepped over 0..1.1 x its duration, half stepped
+over the window in which the reference run wrote its files, measured from
+their mtimes; both timed exactly as the loop starts kiln).  The test fails if
+too few kills landed mid-write, so it can't pass by killing only before or
+after the work.
 
 The scratch trees live on a tmpfs.  KILN_CRASH_ITERATIONS (default 200)
 sets the number of kills; tests/crash-soak.sh runs thousands.
@@ -76,11 +78,17 @@ def user_data(tag, n_files):
         else:
             e["content"] = body
         entries.append(e)
+    templates = [{"path": f"/etc/tmpl/t{i}.conf", "mode": "0640" if i % 2 else "0644",
+                  "content": f"# {tag} {i}\nid={{{{ v1.instance_id }}}}\nzone={{{{ v1.availability_zone }}}}\n"
+                             + "{% for k in range(200) %}line {{ k }} of " + tag + "\n{% endfor %}"}
+                 for i in range(6)]
+    consul = {"agent": {"datacenter": f"dc-{tag.lower()}", "encrypt": GOSSIP[tag]}}
     doc = {"hostname": f"crash-{tag.lower()}", "fqdn": f"crash-{tag.lower()}.example.com",
-           "manage_etc_hosts": True, "write_files": entries}
+           "manage_etc_hosts": True, "write_files": entries, "templates": templates, "consul": consul}
     return "#cloud-config\n" + json.dumps(doc, indent=1) + "\n"
 
 
+GOSSIP = {"A": "pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s=", "B": "X4SYOinf2pTAcAHRhpj7dA=="}
 META_A = dict(DEFAULT_META, **{"instance-id": "i-0aaaaaaaaaaaaaaa1"})
 META_B = dict(DEFAULT_META, **{"instance-id": "i-0bbbbbbbbbbbbbbb2", "public-keys": [DEFAULT_META["public-keys"][0], KEY_B]})
 
@@ -134,6 +142,17 @@ def normalised_tree(root):
     return t
 
 
+def start_kiln(template, work):
+    """A fresh copy of template at work, and `kiln run` started on it (and when)."""
+    shutil.rmtree(work, ignore_errors=True)
+    subprocess.run(["cp", "-a", str(template), str(work)], check=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "JOURNAL_STREAM")}
+    t0 = time.time()
+    proc = subprocess.Popen([KILN, "--root", str(work), "run"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env)
+    return proc, t0
+
+
 def run_kiln(root, timeout=60):
     env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "JOURNAL_STREAM")}
     return subprocess.run([KILN, "--root", str(root), "run"], capture_output=True, text=True, env=env,
@@ -156,6 +175,7 @@ def world(scratch):
     """The prepared tree (A ran, B is about to), the reference outcome and the run's timing."""
     m = Machine(scratch / "template")
     m.write("/etc/hosts", "127.0.0.1 localhost\n")
+    m.write("/etc/group", "root:x:0:\nconsul:x:4242:\n")
     m.use_seed(META_A, user_data("A", 40))
     p = m.run(check=False)
     assert p.returncode == 0, p.stderr
@@ -164,20 +184,20 @@ def world(scratch):
     before = tree(m.root)
 
     # the reference: B's run uninterrupted, timed (best of a few)
-    ref_root = scratch / "reference"
-    for _ in range(3):  # the last of a few runs: caches warm, as in the loop below
-        shutil.rmtree(ref_root, ignore_errors=True)
-        subprocess.run(["cp", "-a", str(m.root), str(ref_root)], check=True)
-        t0 = time.time()
-        p = run_kiln(ref_root)
+    # timed exactly as the loop below starts and kills it; the median of a few runs
+    ref_root, runs = scratch / "reference", []
+    for _ in range(5):
+        proc, t0 = start_kiln(m.root, ref_root)
+        assert proc.wait(timeout=60) == 0
         duration = time.time() - t0
-        assert p.returncode == 0, p.stderr
+        # what this run wrote (cp -a kept the copied files' older mtimes)
+        mtimes = [os.lstat(os.path.join(d, f)).st_mtime for d, _, fs in os.walk(ref_root) for f in fs]
+        writes = [t - t0 for t in mtimes if t > t0]
+        runs.append((duration, min(writes), max(writes)))
+    duration, lo, hi = sorted(runs)[len(runs) // 2]
     after = tree(ref_root)
-    writes = [os.lstat(ref_root / rel).st_mtime for rel, st in after.items()
-              if st[0] == "f" and before.get(rel) != st and not rel.startswith(("run/", "var/lib/kiln/"))]
-    window = (max(0.0, min(writes) - t0), max(writes) - t0)
     return {"template": m.root, "before": before, "after": after, "reference": normalised_tree(ref_root),
-            "duration": duration, "window": window}
+            "duration": duration, "window": (lo, hi)}
 
 
 def delays(world, n):
@@ -225,12 +245,8 @@ def test_sigkill_anywhere_then_rerun_converges(scratch, world):
     outcomes = {"before": 0, "mid": 0, "after": 0}
     failures = []
     for i, delay in enumerate(delays(world, ITERATIONS)):
-        shutil.rmtree(work, ignore_errors=True)
-        subprocess.run(["cp", "-a", str(world["template"]), str(work)], check=True)
-        env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "JOURNAL_STREAM")}
-        proc = subprocess.Popen([KILN, "--root", str(work), "run"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, env=env)
-        time.sleep(delay)
+        proc, t0 = start_kiln(world["template"], work)
+        time.sleep(max(0.0, delay - (time.time() - t0)))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         problems, at_b = check_killed_tree(work, world)
