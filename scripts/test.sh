@@ -31,7 +31,8 @@ if [ "${KILN_TEST_VALGRIND:-1}" != 0 ]; then
   # the files that call the binary directly (docs, units, jinja_diff, which
   # the ASan pass covers).
   echo "== valgrind memcheck (integration tests that run kiln)"
-  tests='integration/test_(foundation|userdata|write_files|hostbasics|templating|imds|volumes|faults|secrets)$'
+  tests='integration/test_(foundation|userdata|write_files|hostbasics|templating|templates|role_templates|imds'
+  tests+='|volumes|consul|faults|secrets)$'
   start=$SECONDS
   (cd build && KILN_VALGRIND=1 ctest --output-on-failure -R "$tests")
   echo "valgrind pass: $((SECONDS - start)) s"
