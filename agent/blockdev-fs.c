@@ -207,12 +207,11 @@ static int xfs_size(const uint8_t *sb, uint64_t *ret) {
 
 /* direct: bypass the page cache (see blockdev_fs_size()). */
 static int read_superblock_area(const char *device, bool direct, uint8_t *buf) {
-        int fd = open(device, O_RDONLY | O_CLOEXEC | O_NOCTTY | (direct ? O_DIRECT : 0));
+        _cleanup_close_ int fd = open(device, O_RDONLY | O_CLOEXEC | O_NOCTTY | (direct ? O_DIRECT : 0));
         if (fd < 0 && errno == EINVAL && direct) /* no O_DIRECT here (an image file in tmpfs) */
                 fd = open(device, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return negative_errno();
-        _cleanup_close_ int cfd = fd;
         ssize_t k = pread(fd, buf, SB_READ_SIZE, 0);
         if (k < 0)
                 return negative_errno();
@@ -221,7 +220,7 @@ static int read_superblock_area(const char *device, bool direct, uint8_t *buf) {
 
 int blockdev_fs_size(const char *device, const char *fstype, uint64_t *ret_bytes) {
         _cleanup_free_ char *mnt = NULL;
-        uint8_t *buf = NULL;
+        _cleanup_free_ uint8_t *buf = NULL;
         int r;
 
         if (!fstype || (!streq(fstype, "xfs") && !startswith(fstype, "ext")))
@@ -231,7 +230,6 @@ int blockdev_fs_size(const char *device, const char *fstype, uint64_t *ret_bytes
                 return blockdev_xfs_size_mounted(mnt, ret_bytes);
         if (posix_memalign((void **) &buf, SB_READ_SIZE, SB_READ_SIZE) != 0)
                 return -ENOMEM;
-        _cleanup_free_ uint8_t *cbuf = buf;
         r = read_superblock_area(device, !mounted, buf);
         if (r < 0)
                 return r;

@@ -12,7 +12,6 @@
 #define BACKOFF_MAX (2 * USEC_PER_SEC)
 #define REQUEST_TIMEOUT (5 * USEC_PER_SEC)
 #define REQUEST_TIMEOUT_MIN (1 * USEC_PER_SEC)
-#define MESSAGE_MAX 400
 #define TOKEN_HEADER "X-Consul-Token: "
 
 struct consul_api {
@@ -65,19 +64,22 @@ void consul_result_clear(consul_result *r) {
 
 /* ---- answers ---- */
 
-/* Consul's plain-text answer, one line, bounded, without the token. */
-static char *clean_message(const consul_api *a, const char *body) {
-        _cleanup_free_ char *m = strndup(body, MESSAGE_MAX);
+/* The token is starred out of the whole answer first, then the answer is
+ * made one line and cut: cut first, a token straddling the cut would have
+ * left its prefix behind. */
+char *consul_message_clean(const char *body, const char *token) {
+        _cleanup_free_ char *m = strdup(body);
         if (!m)
                 return NULL;
+        if (!isempty(token))
+                for (char *p = m, *hit; (hit = strstr(p, token)); p = hit + strlen(token))
+                        memset(hit, '*', strlen(token));
+        if (strlen(m) > CONSUL_MESSAGE_MAX)
+                m[CONSUL_MESSAGE_MAX] = 0;
         for (char *c = m; *c; c++)
                 if ((unsigned char) *c < ' ' || *c == 0x7f)
                         *c = ' ';
-        if (a->token)
-                for (char *hit; (hit = strstr(m, a->token));)
-                        memset(hit, '*', strlen(a->token));
-        char *start = strstrip(m);
-        return strdup(start);
+        return strdup(strstrip(m));
 }
 
 char *consul_result_describe(const consul_result *r) {
@@ -129,7 +131,7 @@ static int attempt(consul_api *a, const http_request *req, const char *what, con
         }
         if (resp.status == 200)
                 return 0;
-        res->message = clean_message(a, resp.body);
+        res->message = consul_message_clean(resp.body, a->token);
         if (!res->message)
                 return -ENOMEM;
         log_debug("%s: %ld %s", what, resp.status, res->message);

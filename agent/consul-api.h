@@ -57,6 +57,12 @@ int consul_api_register(consul_api *a, json_t *definition, usec_t deadline, cons
 /* -EINVAL (nothing sent) for an id that can't be a URL path segment. */
 int consul_api_deregister(consul_api *a, const char *id, usec_t deadline, consul_result *ret_result);
 
+/* Consul's answer to a refusal as kiln reports it: every occurrence of token
+ * (may be NULL) starred out, at most CONSUL_MESSAGE_MAX bytes, control
+ * characters as spaces, trimmed (malloc'd; NULL on OOM).  The answer is
+ * read up to its first NUL. */
+#define CONSUL_MESSAGE_MAX 400
+char *consul_message_clean(const char *body, const char *token);
 /* "403 Permission denied: …", "no answer: Connection refused" (malloc'd). */
 char *consul_result_describe(const consul_result *r);
 

@@ -207,6 +207,17 @@ int consul_timeout(kiln_ctx *ctx, const char *key, unsigned def, usec_t *ret) {
         return 0;
 }
 
+int consul_token(kiln_ctx *ctx, const char **ret) {
+        const char *t = json_string_value(ctx_config_get(ctx, "consul.token"));
+        for (const char *c = t; c && *c; c++)
+                if ((unsigned char) *c < ' ' || *c == 0x7f)
+                        return ctx_input_error(ctx, "consul.token",
+                                               "holds a control character (a line break?); an ACL token is one "
+                                               "line of text (the value is not shown: it is secret)");
+        *ret = isempty(t) ? NULL : t;
+        return 0;
+}
+
 int consul_config_dir(kiln_ctx *ctx, const char **ret) {
         const char *d = json_string_value(ctx_config_get(ctx, "consul.config_dir")) ?: CONSUL_CONFIG_DIR_DEFAULT;
         if (!path_is_safe_absolute(d) || streq(d, "/"))

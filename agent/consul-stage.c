@@ -39,12 +39,14 @@ int consul_batch_open(kiln_ctx *ctx, const char *timeout_key, unsigned def, cons
         *b = (consul_batch){ .record = json_array(), .missed = json_array() };
         if (!b->record || !b->missed)
                 return log_oom();
+        const char *token = NULL;
         r = consul_timeout(ctx, timeout_key, def, &timeout);
         if (r >= 0)
                 r = consul_base_url(ctx, &b->url);
+        if (r >= 0)
+                r = consul_token(ctx, &token);
         if (r < 0)
                 return r;
-        const char *token = json_string_value(ctx_config_get(ctx, "consul.token"));
         r = consul_api_new(b->url, token, &b->api);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up an HTTP client: %m");

@@ -52,6 +52,9 @@ extern const schema_key consul_schema_keys[];
 int consul_base_url(kiln_ctx *ctx, char **ret);
 /* consul.<key> in seconds (a positive number), or def when unset; input error otherwise. */
 int consul_timeout(kiln_ctx *ctx, const char *key, unsigned def, usec_t *ret);
+/* consul.token, or NULL when unset or empty; an input error (the value not
+ * quoted) when it holds a control character: it travels in a header line. */
+int consul_token(kiln_ctx *ctx, const char **ret);
 /* consul.config_dir, or /etc/consul.d; input error unless a safe absolute path. */
 int consul_config_dir(kiln_ctx *ctx, const char **ret);
 /* 1..max ASCII letters, digits and characters of `extra`. */

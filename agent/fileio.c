@@ -1,4 +1,7 @@
-/* fileio.c — see fileio.h for the guarantees. */
+/* fileio.c — see fileio.h for the guarantees.  Temporary files are
+ * ".#<name>.<16 hex>" beside the target: no config directory glob
+ * (*.conf, *.service, *.list …) matches them, and a write that succeeds
+ * removes the ones a killed writer left for the same name. */
 #include <fcntl.h>
 #include <ftw.h>
 #include <libgen.h>
@@ -164,6 +167,51 @@ static int open_tmp_in(int dfd, const char *base, char **ret_name) {
         return -EEXIST;
 }
 
+/* The length of <base> when name is a temporary file ".#<base>.<16 hex>" (open_tmp_in()), else 0. */
+static size_t tmp_base_len(const char *name) {
+        size_t n = strlen(name);
+        if (!startswith(name, ".#") || n < 2 + 1 + 1 + 16 || name[n - 17] != '.')
+                return 0;
+        if (strspn(name + n - 16, "0123456789abcdef") != 16)
+                return 0;
+        return n - 2 - 17;
+}
+
+typedef bool (*stale_match_fn)(const char *base, void *userdata);
+
+/* A writer killed between creating its temporary file and the rename leaves
+ * ".#<base>.<16 hex>" behind: never the file itself, only litter (with the
+ * final mode, perhaps a prefix of a secret).  Runs never overlap (the run
+ * lock) and nothing else names files this way, so once base has been
+ * replaced, its leftovers are removed; the directory fsync that follows
+ * covers the unlinks.  match() says which bases were replaced.  Best effort:
+ * a failure leaves litter, not an error. */
+static void remove_stale_tmps(int dfd, stale_match_fn match, void *userdata) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd < 0)
+                return;
+        d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return;
+        }
+        while ((de = readdir(d))) {
+                size_t n = tmp_base_len(de->d_name);
+                if (n == 0 || (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
+                        continue;
+                _cleanup_free_ char *base = strndup(de->d_name + 2, n);
+                if (base && match(base, userdata))
+                        (void) unlinkat(dfd, de->d_name, 0);
+        }
+}
+
+static bool match_base(const char *base, void *userdata) {
+        return streq(base, userdata);
+}
+
 static int apply_owner_mode(int fd, const struct stat *old, const write_opts *o) {
         mode_t mode = o->mode;
         uid_t uid = o->uid;
@@ -310,6 +358,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, const writ
                 (void) unlinkat(dfd, tmp, 0);
                 return r;
         }
+        remove_stale_tmps(dfd, match_base, base);
         return o.no_sync ? 0 : sync_dir(dfd);
 }
 
@@ -492,6 +541,19 @@ int write_batch_add(write_batch *b, const char *path, const void *data, size_t l
         return 0;
 }
 
+typedef struct batch_dir_match {
+        const write_batch *b;
+        size_t dir;
+} batch_dir_match;
+
+/* Was base, in the directory of m, replaced by this batch's commit? */
+static bool match_batch_file(const char *base, void *userdata) {
+        const batch_dir_match *m = userdata;
+        const char *dir = m->b->dirs[m->dir].path;
+        size_t k = *index_slot(m->b, dir, base, target_hash(dir, base));
+        return k != 0 && m->b->files[k - 1].result == 0;
+}
+
 int write_batch_commit(write_batch *b) {
         int failed = 0;
 
@@ -521,8 +583,10 @@ int write_batch_commit(write_batch *b) {
                 free(f->tmp);
                 f->tmp = NULL;
         }
-        /* 3. the renames on disk: each directory once (with fileio_sync_deferred() when deferring) */
-        for (size_t i = 0; i < b->n_dirs; i++)
+        /* 3. what killed writers left for these files, then the renames on disk: each directory once
+         * (with fileio_sync_deferred() when deferring) */
+        for (size_t i = 0; i < b->n_dirs; i++) {
+                remove_stale_tmps(b->dirs[i].fd, match_batch_file, &(batch_dir_match){ .b = b, .dir = i });
                 if (sync_dir(b->dirs[i].fd) < 0) {
                         int r = negative_errno();
                         for (size_t k = 0; k < b->n_files; k++)
@@ -531,6 +595,7 @@ int write_batch_commit(write_batch *b) {
                                         failed++;
                                 }
                 }
+        }
         b->committed = true;
         return failed ? -EIO : 0;
 }

@@ -96,6 +96,10 @@ static bool has_header(const char *const *headers, const char *name) {
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct curl_slist *, curl_slist_free_all);
 
 static int append_header(struct curl_slist **list, const char *h) {
+        /* curl sends a header line as given: a CR or LF inside (a token from
+         * user-data, say) would add headers of its own to the request. */
+        if (strpbrk(h, "\r\n"))
+                return -EINVAL;
         struct curl_slist *t = curl_slist_append(*list, h);
         if (!t)
                 return -ENOMEM;

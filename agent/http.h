@@ -54,9 +54,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(http_client *, http_client_free);
 #define _cleanup_http_client_ _cleanup_(http_client_freep)
 
 /* Sends one request and reads the whole answer, whatever its status.
- * Errors: -EINVAL (a bad URL or method), -ECONNREFUSED (nothing listens),
- * -ETIMEDOUT (connect or request timeout), -EHOSTUNREACH (name resolution
- * or routing failed), -ECONNRESET (the peer closed without an answer),
+ * Errors: -EINVAL (a bad URL or method, or a header line with a CR or LF:
+ * nothing is sent), -ECONNREFUSED (nothing listens), -ETIMEDOUT (connect or
+ * request timeout), -EHOSTUNREACH (name resolution or routing failed),
+ * -ECONNRESET (the peer closed without an answer),
  * -EPROTO (a malformed or truncated answer), -EFBIG (answer larger than
  * response_max), -ENOMEM, -EIO (anything else). */
 int http_client_send(http_client *c, const http_request *req, http_response *ret);

@@ -164,11 +164,14 @@ int instance_data_write(json_t *idata) {
                 return -ENOMEM;
         if ((r = run_dir_ensure()) < 0 || (r = instance_data_redact(idata, &pub)) < 0)
                 return r;
-        /* /run is gone after a crash: no fsync (fileio.h, no_sync) */
-        r = json_write_file_no_sync(ps, idata, 0600);
+        /* /run is gone after a crash: no fsync (fileio.h, no_sync).  The sensitive file is what a later
+         * stage of this boot reuses (runner.c, load_cached), so it is written last: a run killed in
+         * between leaves no sensitive file, and the next run fetches again and writes both, instead of
+         * reusing it with the public copy missing. */
+        r = json_write_file_no_sync(p, pub, 0644);
         if (r < 0)
                 return r;
-        return json_write_file_no_sync(p, pub, 0644);
+        return json_write_file_no_sync(ps, idata, 0600);
 }
 
 int instance_data_read(bool sensitive, json_t **ret) {

@@ -130,7 +130,7 @@ static int switch_instance(session *s, const char *ud, size_t ud_len, bool fetch
                 wo.no_sync = true; /* re-fetched every boot: read back only by this boot's later stages */
                 r = p ? write_file_atomic(p, ud ? ud : "", ud_len, &wo) : -ENOMEM;
                 if (r < 0)
-                        return log_error_errno(r, "Failed to save user-data: %m");
+                        return log_error_errno(r, "Failed to save user-data in " STATE_DIR "/instances/%s: %m", iid);
         }
         return 0;
 }
@@ -410,8 +410,8 @@ static int run_stage(session *s, kiln_stage stage) {
 
         log_set_stage(stage_to_string(stage));
         if (!s->o->dry_run &&
-            (s->o->only_module ? status_stage_resume(s->status, stage) : status_stage_begin(s->status, stage)) < 0)
-                log_warning("Failed to write " RUN_DIR "/status.json.");
+            (r = s->o->only_module ? status_stage_resume(s->status, stage) : status_stage_begin(s->status, stage)) < 0)
+                log_warning_errno(r, "Failed to write " RUN_DIR "/status.json: %m");
         r = stage_body(s, stage);
         if (!s->o->dry_run) {
                 int k = fileio_sync_deferred();

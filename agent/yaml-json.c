@@ -266,21 +266,22 @@ static int count_node(ystate *s, const yaml_mark_t *m, size_t n) {
         return 0;
 }
 
+/* *ret is written only on success: the caller's tree holds it then. */
 static int tagged_scalar(ystate *s, const yaml_event_t *e, json_t **ret) {
         const char *tag = (const char *) e->data.scalar.tag;
         const char *v = (const char *) e->data.scalar.value;
         size_t len = e->data.scalar.length;
         const char *t = startswith(tag, "tag:yaml.org,2002:") ? tag + 18 : NULL;
+        _cleanup_json_ json_t *val = NULL;
         int r = 0;
 
         if (streq(tag, "!") || (t && streq(t, "str")) || (t && streq(t, "timestamp")))
-                *ret = json_stringn(v, len);
+                val = json_stringn(v, len);
         else if (t && (streq(t, "int") || streq(t, "float") || streq(t, "bool") || streq(t, "null"))) {
-                r = yaml_resolve_plain(v, len, ret);
-                if (r >= 0 && ((streq(t, "int") && !json_is_integer(*ret)) ||
-                               (streq(t, "float") && !json_is_number(*ret)) ||
-                               (streq(t, "bool") && !json_is_boolean(*ret)) || (streq(t, "null") && !json_is_null(*ret)))) {
-                        json_decref(*ret);
+                r = yaml_resolve_plain(v, len, &val);
+                if (r >= 0 && ((streq(t, "int") && !json_is_integer(val)) ||
+                               (streq(t, "float") && !json_is_number(val)) ||
+                               (streq(t, "bool") && !json_is_boolean(val)) || (streq(t, "null") && !json_is_null(val)))) {
                         mark_error(s, &e->start_mark, "value does not match its tag !!%s", t);
                         return -EINVAL;
                 }
@@ -288,23 +289,30 @@ static int tagged_scalar(ystate *s, const yaml_event_t *e, json_t **ret) {
                 _cleanup_free_ void *bin = NULL;
                 size_t n;
                 r = base64_decode(v, len, &bin, &n);
-                if (r >= 0)
-                        *ret = json_stringn(bin, n);
-                if (r < 0 || !*ret) {
+                if (r >= 0 && !memchr(bin, 0, n)) /* NUL is refused here as in every other scalar */
+                        val = json_stringn(bin, n);
+                if (r < 0 || !val) {
                         mark_error(s, &e->start_mark, "%s",
-                                   "!!binary value is not base64 of UTF-8 text; use write_files' encoding: b64 for binary content");
+                                   "!!binary value is not base64 of UTF-8 text without NUL; use write_files' "
+                                   "encoding: b64 for binary content");
                         return -EINVAL;
                 }
-                return 0;
         } else {
                 mark_error(s, &e->start_mark, "unsupported YAML tag %s", tag);
                 return -EINVAL;
         }
-        if (r == -ERANGE || r == -EDOM || (r >= 0 && !*ret)) {
+        if (r == -ERANGE || r == -EDOM) {
                 mark_error(s, &e->start_mark, "%s", r == -EDOM ? "number not representable in JSON (inf/nan)" : "integer out of 64-bit range");
                 return -EINVAL;
         }
-        return r;
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 || !val) {
+                mark_error(s, &e->start_mark, "%s", "scalar is not valid UTF-8");
+                return -EINVAL;
+        }
+        *ret = TAKE_PTR(val);
+        return 0;
 }
 
 static int scalar_node(ystate *s, const yaml_event_t *e, json_t **ret) {
@@ -328,11 +336,12 @@ static int scalar_node(ystate *s, const yaml_event_t *e, json_t **ret) {
         }
         r = yaml_resolve_plain(v, len, ret);
         if (r == -ERANGE) {
-                mark_error(s, &e->start_mark, "integer %s is out of 64-bit range (quote it to keep it a string)", v);
+                /* the value is not quoted back: it may be a secret, and diagnostics reach the journal */
+                mark_error(s, &e->start_mark, "%s", "integer out of 64-bit range (quote it to keep it a string)");
                 return -EINVAL;
         }
         if (r == -EDOM) {
-                mark_error(s, &e->start_mark, "%s is not representable in JSON (quote it to keep it a string)", v);
+                mark_error(s, &e->start_mark, "%s", "number not representable in JSON (quote it to keep it a string)");
                 return -EINVAL;
         }
         if (r < 0) {

@@ -65,8 +65,11 @@ static int consul_plan(kiln_ctx *ctx, json_t **ret_plan) {
 
         if (!ids)
                 return log_oom();
+        const char *token;
         r = consul_base_url(ctx, &url);
         k = consul_timeout(ctx, "register_timeout", CONSUL_REGISTER_TIMEOUT_DEFAULT_SEC, &timeout);
+        r = r < 0 ? r : k;
+        k = consul_token(ctx, &token);
         r = r < 0 ? r : k;
         k = consul_services_render(ctx, &defs);
         r = r < 0 ? r : k;

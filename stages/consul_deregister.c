@@ -25,9 +25,12 @@ static int consul_deregister_plan(kiln_ctx *ctx, json_t **ret_plan) {
         _cleanup_json_ json_t *recorded = NULL;
         _cleanup_free_ char *url = NULL;
         usec_t timeout;
+        const char *token;
         int r = consul_base_url(ctx, &url), k;
 
         k = consul_timeout(ctx, "deregister_timeout", CONSUL_DEREGISTER_TIMEOUT_DEFAULT_SEC, &timeout);
+        r = r < 0 ? r : k;
+        k = consul_token(ctx, &token);
         if (r < 0 || k < 0)
                 return r < 0 ? r : k;
         recorded = consul_stage_recorded();

@@ -254,8 +254,10 @@ static int hostnamed_set_static(const char *name) {
 static int apply_kernel(kiln_ctx *ctx, const char *name) {
         if (!kernel_differs(name))
                 return 0;
-        if (sethostname(name, strlen(name)) < 0)
-                return log_error_errno(negative_errno(), "Failed to set the kernel host name to %s: %m", name);
+        if (sethostname(name, strlen(name)) < 0) {
+                int r = negative_errno();
+                return ctx_error(ctx, r, "Failed to set the kernel host name to %s: %s", name, strerror(-r));
+        }
         return ctx_change(ctx, "set", "kernel hostname", "%s", name);
 }
 
@@ -277,7 +279,7 @@ static int apply_name(kiln_ctx *ctx, const char *name) {
         if (r >= 0 && (!current || !streq(current, name))) {
                 r = write_name_file(HOSTNAME_FILE, name);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to write " HOSTNAME_FILE ": %m");
+                        return ctx_error(ctx, r, "Failed to write " HOSTNAME_FILE ": %s", strerror(-r));
                 r = ctx_change(ctx, "wrote", HOSTNAME_FILE, "%s", name);
                 if (r >= 0 && root_is_live() && hostnamed_set_static(name) > 0)
                         r = ctx_change(ctx, "set", "systemd-hostnamed static hostname", "%s", name);
@@ -291,7 +293,7 @@ static int apply_name(kiln_ctx *ctx, const char *name) {
         if (r >= 0)
                 r = write_name_file(STATE_DIR "/data/previous-hostname", name);
         if (r < 0)
-                return log_error_errno(r, "Failed to record the host name under " STATE_DIR "/data: %m");
+                return ctx_error(ctx, r, "Failed to record the host name under " STATE_DIR "/data: %s", strerror(-r));
         return 0;
 }
 
@@ -308,7 +310,7 @@ static int apply_hosts(kiln_ctx *ctx, json_t *item) {
         if (r >= 0 && text)
                 r = write_file_atomic(p, text, strlen(text), &o);
         if (r < 0)
-                return log_error_errno(r, "Failed to update " HOSTS_FILE ": %m");
+                return ctx_error(ctx, r, "Failed to update " HOSTS_FILE ": %s", strerror(-r));
         return text ? ctx_change(ctx, "updated", HOSTS_FILE, "%s", json_get_string(item, "detail", "")) : 0;
 }
 

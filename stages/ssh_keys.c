@@ -259,11 +259,12 @@ static int install(kiln_ctx *ctx, const passwd_entry *pw, json_t *lines) {
                 return log_oom();
         r = open_home(pw, &hfd);
         if (r < 0)
-                return log_error_errno(r, "Failed to open %s, the home directory of %s: %m", pw->home, pw->name);
+                return ctx_error(ctx, r, "Failed to open %s, the home directory of %s: %s", pw->home, pw->name,
+                                 strerror(-r));
         r = open_ssh_dir(hfd, pw, true, &dfd, &created);
         if (r < 0)
-                return log_error_errno(r, "Refusing to write %s: its directory is a symlink, not a directory or "
-                                       "another user's: %m", target);
+                return ctx_error(ctx, r, "Refusing to write %s: its directory is a symlink, not a directory or "
+                                 "another user's: %s", target, strerror(-r));
         if (created) {
                 _cleanup_free_ char *dir = path_join(pw->home, ".ssh");
                 if (!dir || ctx_change(ctx, "created", dir, "0700, owner %s", pw->name) < 0)
@@ -271,15 +272,15 @@ static int install(kiln_ctx *ctx, const passwd_entry *pw, json_t *lines) {
         }
         r = read_keys_file(dfd, pw, &old);
         if (r < 0)
-                return log_error_errno(r, "Refusing to update %s (a symlink, a hard link, another user's file or "
-                                       "not text): %m", target);
+                return ctx_error(ctx, r, "Refusing to update %s (a symlink, a hard link, another user's file or "
+                                 "not text): %s", target, strerror(-r));
         if (authorized_keys_merge(old, lines, &text, &added) < 0)
                 return log_oom();
         if (json_array_size(added) == 0)
                 return 0;
         r = write_keys_file(dfd, pw, text);
         if (r < 0)
-                return log_error_errno(r, "Failed to write %s: %m", target);
+                return ctx_error(ctx, r, "Failed to write %s: %s", target, strerror(-r));
         json_array_foreach(added, i, v) {
                 _cleanup_free_ char *label = key_label(json_string_value(v));
                 if (!label || ctx_change(ctx, "added key", target, "%s", label) < 0)
@@ -310,7 +311,7 @@ static int ssh_keys_apply(kiln_ctx *ctx, json_t *plan) {
                 return 0;
         r = passwd_lookup(user, &pw);
         if (r < 0)
-                return log_error_errno(r, "Failed to look up user %s in " PASSWD_FILE ": %m", user);
+                return ctx_error(ctx, r, "Failed to look up user %s in " PASSWD_FILE ": %s", user, strerror(-r));
         return install(ctx, &pw, lines);
 }
 

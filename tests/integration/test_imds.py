@@ -14,7 +14,7 @@ import time
 import pytest
 
 from harness import CORTEX_NODE, Imds
-from kilntest import DEFAULT_META
+from kilntest import DEFAULT_META, VALGRIND
 
 USER_DATA = """#cloud-config
 runcmd:
@@ -87,6 +87,14 @@ def timed_run(machine, **kw):
     t0 = time.monotonic()
     p = machine.run(check=False, **kw)
     return p, time.monotonic() - t0
+
+
+def fast_enough(took, bound):
+    """A wall-clock upper bound on a run.  Under KILN_VALGRIND=1 (the memcheck
+    pass of scripts/test.sh) kiln's own work runs 20-50 times slower around
+    its deadlines, so upper bounds are held by the normal and ASan passes;
+    lower bounds and every other assertion hold in all three."""
+    return bool(VALGRIND) or took < bound
 
 
 def refusing_port():
@@ -328,7 +336,7 @@ def test_401_to_a_fresh_token_fails(machine, imds):
     p, took = timed_run(machine, stage="network")
     assert p.returncode == 1
     assert "IMDS answered 401 to GET /latest/meta-data/hostname even with a fresh session token" in p.stderr
-    assert took < 5
+    assert fast_enough(took, 5)
 
 
 def test_tokens_are_never_logged(machine, imds):
@@ -351,7 +359,7 @@ def test_imds_disabled_fails_at_once(machine, imds):
     assert p.returncode == 1
     assert ("IMDS is disabled for this instance (HttpEndpoint=disabled) or the request is not allowed: "
             f"{imds.endpoint} answered 403 to PUT /latest/api/token") in p.stderr
-    assert took < 1.0
+    assert fast_enough(took, 1.0)
     assert imds.stats()["requests"] == 1
     errors = machine.status()["network"]["errors"]
     assert errors and "network stage failed" in errors[0]
@@ -365,7 +373,7 @@ def test_403_on_a_read_fails_at_once(machine, imds):
     p, took = timed_run(machine, stage="network")
     assert p.returncode == 1
     assert "answered 403 to GET /latest/meta-data/hostname" in p.stderr
-    assert took < 1.0
+    assert fast_enough(took, 1.0)
 
 
 @pytest.mark.parametrize("status", [400, 405, 418])
@@ -375,7 +383,7 @@ def test_unexpected_status_is_an_error(machine, imds, status):
     p, took = timed_run(machine, stage="network")
     assert p.returncode == 1
     assert f"IMDS answered {status} to GET {imds.endpoint}/latest/meta-data/local-hostname" in p.stderr
-    assert took < 1.0
+    assert fast_enough(took, 1.0)
     assert requests(imds).count(("GET", "/latest/meta-data/local-hostname")) == 1
 
 
@@ -419,7 +427,7 @@ def test_redirects_are_never_followed(machine, imds):
     assert f"IMDS answered 302 (a redirect) to PUT {r.endpoint}/latest/api/token; kiln never follows redirects" \
         in p.stderr
     assert imds.stats()["requests"] == 0
-    assert took < 1.0
+    assert fast_enough(took, 1.0)
 
 
 def test_no_instance_id_anywhere_is_an_error(machine, imds):
@@ -454,7 +462,7 @@ def test_transient_faults_are_retried(machine, imds, fault):
     assert n_faulted == list(v for k, v in fault.items() if k.endswith("_next"))[0]
     assert machine.instance_data()["v1"]["instance_id"] == "i-0123456789abcdef0"
     assert machine.path("runcmd.log").exists()
-    assert took < 5
+    assert fast_enough(took, 5)
 
 
 def test_truncated_document_is_fetched_again(machine, imds):
@@ -481,7 +489,7 @@ def test_slow_answers_beyond_timeout_are_retried(machine, imds):
     assert p.returncode == 0, p.stderr
     ds = ds_stats(machine)
     assert ds["retries"] == 2 and ds["requests"] == 14
-    assert took < 3
+    assert fast_enough(took, 3)
 
 
 def test_slow_answers_fail_at_the_deadline(machine, imds):
@@ -491,7 +499,7 @@ def test_slow_answers_fail_at_the_deadline(machine, imds):
     assert p.returncode == 1
     assert "IMDS did not answer GET /latest/meta-data/hostname within max_wait (2 s" in p.stderr
     assert "Timeout was reached" in p.stderr or "timed out" in p.stderr.lower()
-    assert 1.0 < took < 3.0
+    assert took > 1.0 and fast_enough(took, 3.0)
 
 
 def test_5xx_forever_fails_at_the_deadline(machine, imds):
@@ -500,7 +508,7 @@ def test_5xx_forever_fails_at_the_deadline(machine, imds):
     p, took = timed_run(machine, stage="network")
     assert p.returncode == 1
     assert "within max_wait (2 s" in p.stderr and "HTTP 503" in p.stderr
-    assert took < 2.5
+    assert fast_enough(took, 2.5)
 
 
 # ---- endpoints -------------------------------------------------------------------------------------------
@@ -514,7 +522,7 @@ def test_unreachable_endpoint_fails_within_max_wait(machine):
     assert "No IMDS endpoint answered within max_wait (2 s, " in p.stderr
     assert f"rounds of http://127.0.0.1:{port}); last error, from http://127.0.0.1:{port}: " in p.stderr
     assert "Couldn't connect" in p.stderr or "refused" in p.stderr
-    assert took < 2.5
+    assert fast_enough(took, 2.5)
     assert machine.status()["network"]["errors"]
 
 
@@ -529,7 +537,7 @@ def test_silent_endpoint_never_hangs(machine):
     assert p.returncode == 1
     assert "No IMDS endpoint answered within max_wait (2 s" in p.stderr
     assert "Timeout was reached" in p.stderr or "timed out" in p.stderr.lower()
-    assert took < 2.5
+    assert fast_enough(took, 2.5)
 
 
 def test_second_url_is_used_when_the_first_refuses(machine, imds):
@@ -539,7 +547,7 @@ def test_second_url_is_used_when_the_first_refuses(machine, imds):
     assert p.returncode == 0, p.stderr
     assert ds_stats(machine)["endpoint"] == imds.endpoint
     assert machine.instance_data()["v1"]["subplatform"] == f"ec2 ({imds.endpoint})"
-    assert took < 1.0  # the first URL's refusal passes the turn at once, without a backoff
+    assert fast_enough(took, 1.0)  # the first URL's refusal passes the turn at once, without a backoff
 
 
 def ipv6_loopback():
@@ -576,7 +584,7 @@ def test_imdsv1_fallback_is_off_by_default(machine, imds):
     assert "answered 405 to the session token request" in p.stderr
     assert "datasource.ec2.imdsv1_fallback" in p.stderr
     assert requests(imds) == [("PUT", "/latest/api/token")]
-    assert took < 1.0
+    assert fast_enough(took, 1.0)
 
 
 def test_imdsv1_fallback_when_configured(machine, imds):
@@ -690,4 +698,4 @@ def test_ec2_is_the_default_datasource(machine):
                          % refusing_port())
     p, took = timed_run(machine, stage="network")
     assert p.returncode == 1 and "No IMDS endpoint answered" in p.stderr
-    assert took < 1.5
+    assert fast_enough(took, 1.5)

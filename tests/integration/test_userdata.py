@@ -114,7 +114,7 @@ YAML_ERRORS = [
      "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
      "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
      "alias bomb"),
-    ("#cloud-config\nruncmd: 99999999999999999999999\n", ":2:9: error: integer 99999999999999999999999 is out of 64-bit range"),
+    ("#cloud-config\nruncmd: 99999999999999999999999\n", ":2:9: error: integer out of 64-bit range (quote it"),
 ]
 
 

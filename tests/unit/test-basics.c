@@ -70,6 +70,38 @@ static void test_atomic_write(void **state) {
         assert_int_equal(access(dir, F_OK), -1);
 }
 
+/* A temporary file a killed writer left (".#a.conf.<16 hex>") is removed by
+ * the next successful write of a.conf; other names are left alone
+ * (tests/integration/test_crash.py found the litter). */
+static void test_atomic_write_removes_stale_tmps(void **state) {
+        (void) state;
+        char dir[] = "/tmp/kiln-test-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        static const char *const stale[] = { ".#a.conf.0123456789abcdef", ".#a.conf.fedcba9876543210" };
+        static const char *const kept[] = { ".#a.conf.0123", ".#a.conf.0123456789abcdeF", ".#b.conf.0123456789abcdef",
+                                            ".#a.conf.d.0123456789abcdef", "a.conf.0123456789abcdef" };
+        for (size_t i = 0; i < ELEMENTSOF(stale); i++) {
+                _cleanup_free_ char *p = path_join(dir, stale[i]);
+                assert_int_equal(write_file_atomic(p, "part", 4, NULL), 0);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(kept); i++) {
+                _cleanup_free_ char *p = path_join(dir, kept[i]);
+                assert_int_equal(write_file_atomic(p, "other", 5, NULL), 0);
+        }
+        _cleanup_free_ char *p = path_join(dir, "a.conf");
+        assert_int_equal(write_file_atomic(p, "whole\n", 6, NULL), 0);
+        for (size_t i = 0; i < ELEMENTSOF(stale); i++) {
+                _cleanup_free_ char *q = path_join(dir, stale[i]);
+                assert_int_equal(access(q, F_OK), -1);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(kept); i++) {
+                _cleanup_free_ char *q = path_join(dir, kept[i]);
+                assert_int_equal(access(q, F_OK), 0);
+        }
+        assert_int_equal(file_content_equals(p, "whole\n", 6), 1);
+        assert_int_equal(rm_rf(dir), 0);
+}
+
 static void test_exec(void **state) {
         (void) state;
         char *argv_true[] = { "/bin/sh", "-c", "echo out; exit 3", NULL };
@@ -123,6 +155,7 @@ int main(void) {
                 cmocka_unit_test(test_base64_roundtrip), cmocka_unit_test(test_base64_rejects),
                 cmocka_unit_test(test_diag_format),      cmocka_unit_test(test_atomic_write),
                 cmocka_unit_test(test_exec),             cmocka_unit_test(test_root_path),
+                cmocka_unit_test(test_atomic_write_removes_stale_tmps),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

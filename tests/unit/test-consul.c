@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "consul-api.h"
 #include "consul.h"
 #include "json-util.h"
 
@@ -427,8 +428,62 @@ static void test_timeouts(void **state) {
         unload(&f);
 }
 
+/* consul.token goes into a header line: a control character is an input
+ * error, and the message never shows the token. */
+static void test_token(void **state) {
+        (void) state;
+        fixture f;
+        const char *t = (const char *) &t;
+
+        load(&f, "consul: {token: \"s3cr3t-1234\\r\\nX-Injected: yes\"}\n");
+        assert_int_equal(consul_token(&f.ctx, &t), -EINVAL);
+        assert_true(t == (const char *) &t);
+        const char *text = diag_text(&f);
+        assert_contains(text, "user-data:1:17: error: consul.token: holds a control character");
+        assert_null(strstr(text, "s3cr3t"));
+        unload(&f);
+        load(&f, "consul: {token: 0b5c-77}\n");
+        assert_int_equal(consul_token(&f.ctx, &t), 0);
+        assert_string_equal(t, "0b5c-77");
+        unload(&f);
+        load(&f, "consul: {token: ''}\n");
+        assert_int_equal(consul_token(&f.ctx, &t), 0);
+        assert_null(t);
+        unload(&f);
+        load(&f, "consul: {}\n");
+        assert_int_equal(consul_token(&f.ctx, &t), 0);
+        assert_null(t);
+        unload(&f);
+}
+
+/* What kiln keeps of Consul's answer to a refusal: no token, not even a
+ * part of one cut off at the length bound; one line; bounded. */
+static void test_message_clean(void **state) {
+        (void) state;
+        static const char token[] = "secret-0b5c-4a7e-9f00";
+        char body[1024];
+        _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+
+        a = consul_message_clean("  ACL not found\r\nfor token secret-0b5c-4a7e-9f00 (secret-0b5c-4a7e-9f00)\n", token);
+        assert_string_equal(a, "ACL not found  for token ********************* (*********************)");
+        /* the token straddles the cut at CONSUL_MESSAGE_MAX: none of it may remain */
+        memset(body, 'x', sizeof body);
+        memcpy(body + CONSUL_MESSAGE_MAX - 6, token, strlen(token));
+        body[CONSUL_MESSAGE_MAX + 100] = 0;
+        b = consul_message_clean(body, token);
+        assert_int_equal(strlen(b), CONSUL_MESSAGE_MAX);
+        assert_null(strstr(b, "secret"));
+        assert_string_equal(b + CONSUL_MESSAGE_MAX - 6, "******");
+        c = consul_message_clean("Permission denied\x7f", NULL);
+        assert_string_equal(c, "Permission denied");
+        d = consul_message_clean("", token);
+        assert_string_equal(d, "");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_message_clean),
+                cmocka_unit_test(test_token),
                 cmocka_unit_test(test_agent_defaults),
                 cmocka_unit_test(test_agent_node_name_follows_hostname),
                 cmocka_unit_test(test_agent_server),

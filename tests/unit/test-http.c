@@ -225,6 +225,13 @@ static void test_errors(void **state) {
         expect_error(MODE_OK, &ftp, -EINVAL);
         http_request garbage = { .url = "http://" };
         expect_error(MODE_OK, &garbage, -EINVAL);
+        /* a CR or LF in a header line would inject headers (a token from user-data): refused, nothing sent */
+        static const char *const injected[] = { "X-Consul-Token: abc\r\nX-Injected: yes", NULL };
+        static const char *const bare_lf[] = { "X-Consul-Token: abc\nX-Injected: yes", NULL };
+        http_request inj = { .url = u, .headers = injected };
+        expect_error(MODE_OK, &inj, -EINVAL);
+        http_request lf = { .url = u, .headers = bare_lf };
+        expect_error(MODE_OK, &lf, -EINVAL);
 }
 
 static void test_refused(void **state) {

@@ -59,11 +59,51 @@ static void test_errors(void **state) {
         expect_error("a:\n\tb: 1\n", "u.yaml:2:1: error:");
         expect_error("a:\n\tb: 1\n", "tab");
         expect_error("a: [1, 2\n", "u.yaml:");
-        expect_error("a: 99999999999999999999\n", "u.yaml:1:4: error: integer 99999999999999999999 is out of 64-bit range");
+        expect_error("a: 99999999999999999999\n", "u.yaml:1:4: error: integer out of 64-bit range (quote it");
         expect_error("a: .inf\n", "not representable");
         expect_error("a: !Ref x\n", "unsupported YAML tag !Ref");
         expect_error("a: *nope\n", "unknown alias");
         expect_error("a: 1\n---\nb: 2\n", "more than one YAML document");
+}
+
+/* A scalar whose value does not match its !!tag is an error that leaves
+ * the tree alone; this once freed the value while the caller still held it
+ * (found by tests/fuzz/fuzz-yaml: the document "!!null\ntimest"). */
+static void test_tag_mismatch(void **state) {
+        (void) state;
+        expect_error("!!null\ntimest", "u.yaml:1:1: error: value does not match its tag !!null");
+        expect_error("a: !!int x\n", "u.yaml:1:4: error: value does not match its tag !!int");
+        expect_error("- 1\n- !!bool maybe\n", "u.yaml:2:3: error: value does not match its tag !!bool");
+        expect_error("{a: {b: !!float x}}\n", "value does not match its tag !!float");
+}
+
+/* !!binary must not smuggle a NUL into a string that plain scalars can't
+ * hold (found by fuzz-yaml: "aVsAex" decodes to 69 5b 00 7b). */
+static void test_binary_nul(void **state) {
+        (void) state;
+        _cleanup_diags_ diags d = DIAGS_INIT;
+        _cleanup_json_ json_t *v = NULL;
+        expect_error("a: !!binary aVsAex\n", "u.yaml:1:4: error: !!binary value is not base64 of UTF-8 text without NUL");
+        expect_error("a: !!binary AA==\n", "without NUL");
+        assert_int_equal(yaml_to_json("a: !!binary aGk=\n", 17, "b", NULL, &v, NULL, &d), 0);
+        assert_string_equal(json_string_value(json_object_get(v, "a")), "hi");
+}
+
+/* A value kiln refuses is pointed at, not quoted: it may be a secret
+ * (secret_vars.pin: 123456789012345678901234), and diagnostics reach the journal. */
+static void test_errors_do_not_quote_values(void **state) {
+        (void) state;
+        static const char *const values[] = { "123456789012345678901234", "-.INF", ".NaN" };
+        for (size_t i = 0; i < ELEMENTSOF(values); i++) {
+                _cleanup_diags_ diags d = DIAGS_INIT;
+                _cleanup_free_ char *doc = NULL;
+                json_t *v = NULL;
+                assert_true(asprintf(&doc, "pin: %s\n", values[i]) > 0);
+                assert_int_equal(yaml_to_json(doc, strlen(doc), "s.yaml", NULL, &v, NULL, &d), -EINVAL);
+                _cleanup_free_ char *m = diag_format(&d.v[0]);
+                assert_non_null(strstr(m, "s.yaml:1:6: error: "));
+                assert_null(strstr(m, values[i]));
+        }
 }
 
 static void test_alias_bomb(void **state) {
@@ -113,7 +153,8 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_scalars),     cmocka_unit_test(test_errors),
                 cmocka_unit_test(test_alias_bomb),  cmocka_unit_test(test_positions_and_merge),
-                cmocka_unit_test(test_empty),
+                cmocka_unit_test(test_empty),       cmocka_unit_test(test_tag_mismatch),
+                cmocka_unit_test(test_binary_nul), cmocka_unit_test(test_errors_do_not_quote_values),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

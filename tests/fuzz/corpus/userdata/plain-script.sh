@@ -1,0 +1,3 @@
+#!/bin/bash
+set -euo pipefail
+echo "setup done" > /var/tmp/setup.log
