@@ -47,6 +47,7 @@ UNITS = ["kiln-local.service", "kiln-network.service", "kiln-config.service", "k
 SERVICES = {"cortex", "node-exporter"}
 FIRST = {"instance_id": "i-0123456789abcdef0", "ipv4": "10.0.1.23", "name": "cortex-prod-1"}
 SECOND = {"instance_id": "i-0fedcba9876543210", "ipv4": "10.0.1.57", "name": "cortex-prod-2"}
+PER_INSTANCE = [("network", "ssh_keys"), ("config", "write_files"), ("final", "runcmd"), ("final", "scripts_user")]
 SEEN = {}      # what one step learns that a later one compares against
 
 # The image bake: what a Packer build of the cortex role does after installing the .deb.
@@ -239,6 +240,12 @@ def changes(status, stage, module):
     return [json.dumps(c) for c in mod.get("changes") or []]
 
 
+def stage_seconds(status):
+    """How long each of kiln's stages took on this boot (status.json start/finished)."""
+    return {stage: round(status["v1"][stage]["finished"] - status["v1"][stage]["start"], 3)
+            for stage in ("local", "network", "config", "final") if status["v1"][stage].get("finished")}
+
+
 def wait_kiln_done(vm, name):
     """`kiln status --wait` exits 0 (done, no errors); keeps the evidence of this boot."""
     boot = vm.boots[-1]
@@ -274,6 +281,7 @@ def test_first_boot_ready(first, imds, metrics):
     wait_kiln_done(first, "first boot")
     metrics["first_boot_to_ready_s"] = boot.seconds_to_ready
     metrics["first_boot_multi_user_s"] = boot.multi_user_s
+    metrics["first_boot_kiln_stages_s"] = stage_seconds(status_json(first))
     assert (first.workdir / "boot-0/blame.txt").read_text().strip(), "systemd-analyze blame not saved"
     assert "kiln-network.service" in (first.workdir / "boot-0/blame.txt").read_text()
 
@@ -395,6 +403,7 @@ def test_reboot(first, imds, consul, metrics):
     boot = first.reboot()
     wait_kiln_done(first, "reboot")
     metrics["reboot_to_ready_s"] = boot.seconds_to_ready
+    metrics["reboot_kiln_stages_s"] = stage_seconds(status_json(first))
     # the datasource is asked again (once) on the new boot
     assert imds.stats()["by_method"].get("PUT") == 1
     # the reboot's shutdown deregistered the services, the new boot registered them again
@@ -406,9 +415,10 @@ def test_reboot_per_instance_not_repeated(first):
     assert sh(first, "wc -l < /var/log/e2e-script.log").strip() == "1"           # per-instance
     assert len(sh(first, f"cat {MOUNT}/e2e-runcmd.log").splitlines()) == 1        # per-instance
     st = status_json(first)
-    for module in ("runcmd", "scripts_user", "write_files"):
-        mod = st["v1"]["final" if module != "write_files" else "config"]["modules"].get(module)
-        assert mod is None or mod.get("result") == "skipped" or not mod.get("changes"), (module, mod)
+    for stage, module in PER_INSTANCE:
+        mod = st["v1"][stage]["modules"][module]
+        assert mod["result"] == "skipped" and "already ran" in mod["reason"], (module, mod)
+    assert st["v1"]["network"]["modules"]["bootcmd"]["result"] == "ok"
 
 
 def test_reboot_volume_mounted_again_data_intact(first):
@@ -448,6 +458,7 @@ def test_new_instance_ready(second, metrics):
     boot = second.wait_ready()
     wait_kiln_done(second, "new instance")
     metrics["second_boot_to_ready_s"] = boot.seconds_to_ready
+    metrics["second_boot_kiln_stages_s"] = stage_seconds(status_json(second))
 
 
 def test_new_instance_reran_per_instance_work(second):
@@ -458,6 +469,9 @@ def test_new_instance_reran_per_instance_work(second):
     assert [r.split()[1] for r in runs] == [FIRST["instance_id"], SECOND["instance_id"]], runs
     agent = json.loads(sh(second, "cat /etc/consul.d/kiln-agent.json"))
     assert agent["advertise_addr"] == SECOND["ipv4"]
+    st = status_json(second)
+    for stage, module in PER_INSTANCE:
+        assert st["v1"][stage]["modules"][module]["result"] == "ok", (module, st["v1"][stage]["modules"][module])
 
 
 def test_new_instance_data_intact_not_reformatted(second):
