@@ -50,6 +50,9 @@ default_artifacts() {
 outer() {
         local t0 t1
         check_host
+        # the tests run from tests/e2e: paths given relative to where run.sh was called must stay valid
+        [[ -z ${KILN_BINARY:-} ]] || export KILN_BINARY=$(realpath "$KILN_BINARY")
+        [[ -z ${KILN_DEB:-} ]] || export KILN_DEB=$(realpath "$KILN_DEB")
         export KILN_E2E_ARTIFACTS=${KILN_E2E_ARTIFACTS:-$(default_artifacts)}
         mkdir -p "$KILN_E2E_ARTIFACTS"
         t0=$(date +%s.%N)

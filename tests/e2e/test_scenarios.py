@@ -9,6 +9,8 @@ examples plus a part naming the data volume by id; the Consul emulator stands in
 guest's local agent address.
 
 The scenarios run in file order on shared VMs (booting is the expensive part):
+  0. the bake — the .deb installed with dpkg -i into a running machine (what Packer does) enables the
+     units and runs nothing of kiln;
   1. first boot — volume formatted, labelled and mounted; config files rendered; hostname set; services
      registered; `kiln status --wait` exits 0; `systemd-analyze blame` saved; units verified, ordered, no
      ordering cycle;
@@ -210,6 +212,8 @@ def make_vm(name, base, artifacts, kiln_deb, data_disk, imds, consul):
 
 @pytest.fixture(scope="module")
 def first(base, artifacts, kiln_deb, data_disk, imds, consul):
+    imds.reset_stats()
+    consul.reset_state()
     with make_vm("first", base, artifacts, kiln_deb, data_disk, imds, consul) as vm:
         vm.start()
         yield vm
@@ -272,6 +276,34 @@ def blkid(vm, dev):
 
 def registered(consul):
     return {s["Service"]: s for s in consul.services().values()}
+
+
+# --------------------------------------------------------------------- the bake: Packer's install step
+
+def test_install_into_running_builder_starts_nothing(base, artifacts, kiln_deb, imds, consul, metrics):
+    """Packer installs the .deb into a running machine (no policy-rc.d there): the units get enabled, and
+    nothing of kiln runs — no stage, no IMDS request, no Consul call, the builder's blank disk untouched."""
+    disk = e2e.create_data_disk(artifacts / "bake-data.img", "1G")
+    overlay = e2e.create_overlay(base, artifacts / "bake" / "root.qcow2",
+                                 e2e.Payload(files=[(kiln_deb, "/root/kiln.deb", 0o644)]))
+    imds.reset_stats()
+    with e2e.VM(base, overlay, artifacts / "bake", name="bake", data_disks=[e2e.DataDisk(disk, DATA_SERIAL)],
+                forwards=e2e.emulator_forwards(imds.port, consul.port)) as vm:
+        vm.start()
+        vm.wait_ready()
+        p = vm.ssh("DEBIAN_FRONTEND=noninteractive dpkg -i /root/kiln.deb", timeout=300)
+        (vm.workdir / "dpkg-i.txt").write_text(p.stdout + p.stderr)
+        vm.ssh("sleep 3")
+        for unit in UNITS:
+            assert sh(vm, ["systemctl", "is-enabled", unit]).strip() == "enabled"
+            assert sh(vm, ["systemctl", "show", "-P", "ActiveState", unit]).strip() == "inactive", unit
+            assert sh(vm, ["systemctl", "show", "-P", "ExecMainStartTimestampMonotonic", unit]).strip() == "0"
+        assert vm.ssh("test -e /run/kiln", check=False).returncode != 0
+        assert vm.ssh("test -e /var/lib/kiln/instance", check=False).returncode != 0
+        assert vm.ssh(f"blkid -p {data_device(vm)}", check=False).returncode == 2       # still blank
+        assert "kiln[" not in sh(vm, "journalctl -b --no-pager")
+        vm.shutdown()
+    assert imds.stats()["requests"] == 0 and consul.state()["registrations"] == []
 
 
 # ------------------------------------------------------------------------------- scenario 1: first boot
