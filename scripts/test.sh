@@ -16,7 +16,7 @@ scripts/build.sh build
 
 if [ "${KILN_TEST_E2E:-1}" != 0 ]; then
   echo "== end-to-end: the .deb booted under QEMU (tests/e2e/run.sh; cached image in /var/cache/kiln-e2e)"
-  KILN_BINARY=build/kiln tests/e2e/run.sh
+  KILN_BINARY="$PWD/build/kiln" tests/e2e/run.sh
 fi
 
 if [ "${KILN_TEST_SANITIZE:-1}" != 0 ]; then
