@@ -308,9 +308,15 @@ def test_install_into_running_builder_starts_nothing(base, artifacts, kiln_deb, 
 
 # ------------------------------------------------------------------------------- scenario 1: first boot
 
+def assert_no_failed_units(vm, boot):
+    """`running`, not `degraded`: no unit failed (a lost race with the volume's mount unit would show here)."""
+    assert boot.state == "running", (vm.workdir / f"boot-{boot.index}/failed-units.txt").read_text()
+
+
 def test_first_boot_ready(first, imds, metrics):
     boot = first.wait_ready()
     wait_kiln_done(first, "first boot")
+    assert_no_failed_units(first, boot)
     metrics["first_boot_to_ready_s"] = boot.seconds_to_ready
     metrics["first_boot_multi_user_s"] = boot.multi_user_s
     metrics["first_boot_kiln_stages_s"] = stage_seconds(status_json(first))
@@ -434,6 +440,7 @@ def test_reboot(first, imds, consul, metrics):
     before = len(consul.state()["deregistrations"])
     boot = first.reboot()
     wait_kiln_done(first, "reboot")
+    assert_no_failed_units(first, boot)
     metrics["reboot_to_ready_s"] = boot.seconds_to_ready
     metrics["reboot_kiln_stages_s"] = stage_seconds(status_json(first))
     # the datasource is asked again (once) on the new boot
@@ -489,6 +496,7 @@ def test_data_disk_from_host(data_disk):
 def test_new_instance_ready(second, metrics):
     boot = second.wait_ready()
     wait_kiln_done(second, "new instance")
+    assert_no_failed_units(second, boot)
     metrics["second_boot_to_ready_s"] = boot.seconds_to_ready
     metrics["second_boot_kiln_stages_s"] = stage_seconds(status_json(second))
 
