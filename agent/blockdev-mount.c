@@ -170,6 +170,14 @@ static int do_mount(const char *device, const char *target, const blockdev_mount
         if (r == 0)
                 return 0;
         int err = mnt_context_syscall_called(cxt) ? -mnt_context_get_syscall_errno(cxt) : -EIO;
+        /* On a later boot systemd mounts the fstab line kiln wrote (nofail: not ordered before
+         * local-fs.target) while kiln runs; if that mount won the race, the volume is where it belongs.
+         * Its entry may show in the mount table a moment after the kernel refused ours: look for 2 s. */
+        for (int i = 0; err == -EBUSY && i < 20; i++) {
+                if (target_state(device, target) > 0)
+                        return -EALREADY;
+                (void) usleep(100 * 1000);
+        }
         (void) mnt_context_get_excode(cxt, r, msg, sizeof msg);
         return log_error_errno(err < 0 ? err : -EIO, "Failed to mount %s on %s (%s, %s): %s", device, target,
                                o->fstype, o->options ? o->options : "defaults", msg[0] ? msg : "error");
@@ -201,6 +209,10 @@ int blockdev_mount(const char *device, const char *uuid, const char *target, con
         if (r < 0)
                 return r;
         r = do_mount(device, real, o);
+        if (r == -EALREADY) {
+                log_info("%s was mounted on %s meanwhile (by its fstab mount unit).", device, real);
+                return 0;
+        }
         if (r < 0)
                 return r;
         log_info("Mounted %s (UUID %s) on %s.", device, uuid, real);

@@ -19,7 +19,7 @@ const char *unit_job_to_string(unit_job j) {
 }
 
 const char *unit_job_method(unit_job j) {
-        return j == UNIT_JOB_RELOAD ? "TryReloadOrRestartUnit" : j == UNIT_JOB_RESTART ? "TryRestartUnit" : NULL;
+        return j == UNIT_JOB_RELOAD ? "ReloadOrTryRestartUnit" : j == UNIT_JOB_RESTART ? "TryRestartUnit" : NULL;
 }
 
 unit_route unit_route_for(bool live, bool systemd_running) {

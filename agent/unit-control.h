@@ -6,7 +6,7 @@
  * on such a unit from inside kiln-config would deadlock the boot, and
  * starting it early would start it before its files are complete.  So:
  *
- *   - only the "try" methods are used: TryReloadOrRestartUnit and
+ *   - only the "try" methods are used: ReloadOrTryRestartUnit and
  *     TryRestartUnit act on a unit that is active and do nothing to one
  *     that is not (at first boot the service starts later anyway and reads
  *     the new file); a pending start job is not replaced (systemd turns a
@@ -31,7 +31,7 @@
  * includes a reload). */
 typedef enum unit_job {
         UNIT_JOB_NONE,
-        UNIT_JOB_RELOAD,  /* TryReloadOrRestartUnit: reload if it can, else restart; only if active */
+        UNIT_JOB_RELOAD,  /* ReloadOrTryRestartUnit: reload if it can, else restart; only if active */
         UNIT_JOB_RESTART, /* TryRestartUnit: only if active */
         _UNIT_JOB_MAX,
 } unit_job;

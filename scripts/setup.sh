@@ -17,6 +17,10 @@ PACKAGES=(
   e2fsprogs xfsprogs btrfs-progs dosfstools cryptsetup-bin lvm2 fdisk gdisk util-linux
   # emulators' client check (AWS JavaScript SDK)
   nodejs npm
+  # packages: the .deb (debhelper, lintian), the .rpm (Debian's rpmbuild), the man page (go-md2man, man -l)
+  debhelper dpkg-dev lintian rpm rpm2cpio go-md2man man-db
+  # end-to-end tests: a debootstrap image booted under QEMU (tests/e2e/run.sh)
+  qemu-system-x86 qemu-utils debootstrap openssh-client iproute2
 )
 
 missing=()

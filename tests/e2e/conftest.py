@@ -3,7 +3,7 @@
 Why: every e2e test needs the same few things — the cached base image, a directory for evidence that outlives
 the run (console logs, journals, systemd-analyze output), host-loopback HTTP servers standing in for the
 emulators, and a place to put measured numbers — and scenarios should only say what they boot and assert.
-The tests are run by smoke.sh (or the future scenario runner) as root inside a private network and mount
+The tests are run by run.sh (smoke.sh: the harness's own files only) as root inside a private network and mount
 namespace; they are not collected by ctest (tests/CMakeLists.txt globs tests/integration only).
 
 Environment: KILN_E2E_ARTIFACTS (where evidence goes; default a new /tmp/kiln-e2e-* directory),
@@ -28,10 +28,10 @@ METRICS = {}
 
 def pytest_configure(config):
     if os.geteuid() != 0:
-        raise pytest.UsageError("kiln's e2e tests run as root (mount, chroot, loop devices); use smoke.sh")
+        raise pytest.UsageError("kiln's e2e tests run as root (mount, chroot, loop devices); use run.sh")
     if not e2e.in_private_netns():
         raise pytest.UsageError("kiln's e2e tests run in a private network namespace holding only lo "
-                                "(unshare --net, as smoke.sh does), so nothing a guest does can leave the machine")
+                                "(unshare --net, as run.sh does), so nothing a guest does can leave the machine")
 
 
 @pytest.fixture(scope="session")

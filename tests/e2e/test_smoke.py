@@ -238,7 +238,7 @@ def test_isolation_check_can_fail(base, artifacts, imds, metrics):
     server. Without this, that test could pass because the request was wrong rather than blocked. Loopback
     only, and VM() allows restrict=False only in a private network namespace that has nothing but lo."""
     if not e2e.in_private_netns():
-        pytest.skip("needs a private network namespace (smoke.sh makes one)")
+        pytest.skip("needs a private network namespace (run.sh makes one)")
     overlay = e2e.create_overlay(base, artifacts / "control" / "root.qcow2")
     with e2e.VM(base, overlay, artifacts / "control", name="control", restrict=False) as vm:
         vm.start()

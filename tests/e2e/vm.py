@@ -701,7 +701,7 @@ def _parse_data_spec(spec):
 
 def main(argv=None):
     """`vm.py boot ...`: boot one VM by hand for debugging, print how to reach it, wait until it powers off
-    (or Ctrl-C), then collect its journal. Run it as root inside `unshare --net --mount` like smoke.sh."""
+    (or Ctrl-C), then collect its journal. Run it as root inside `unshare --net --mount` like run.sh."""
     import argparse
     ap = argparse.ArgumentParser(prog="vm.py", description=main.__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)

@@ -440,8 +440,8 @@ class Manager(dbus.service.Object):
         return self.job("TryRestartUnit", unit, mode)
 
     @dbus.service.method("org.freedesktop.systemd1.Manager", in_signature="ss", out_signature="o")
-    def TryReloadOrRestartUnit(self, unit, mode):
-        return self.job("TryReloadOrRestartUnit", unit, mode)
+    def ReloadOrTryRestartUnit(self, unit, mode):
+        return self.job("ReloadOrTryRestartUnit", unit, mode)
 
 
 name = dbus.service.BusName("org.freedesktop.systemd1", bus)
@@ -487,7 +487,7 @@ def test_live_with_fake_systemd(tmp_path):
     (tmp_path / "bus.conf").write_text(BUS_CONF.format(s=tmp_path))
     (tmp_path / "fake.py").write_text(FAKE_SYSTEMD)
     in_namespaces(tmp_path, FAKE_SCRIPT)
-    assert (tmp_path / "calls").read_text() == ("TryReloadOrRestartUnit consul.service replace\n"
+    assert (tmp_path / "calls").read_text() == ("ReloadOrTryRestartUnit consul.service replace\n"
                                                 "TryRestartUnit cortex.service replace\n"
                                                 "TryRestartUnit missing.service replace\n")
     m = json.loads((tmp_path / "status1.json").read_text())["v1"]["config"]["modules"]["templates"]

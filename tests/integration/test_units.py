@@ -59,7 +59,7 @@ def test_ordering_chain():
 
 def test_final_deregisters_on_stop():
     cp = parse(SOURCE_DIR / "units/kiln-final.service")
-    # stopped before Consul at shutdown, however Consul was started
+    # stopped before the Consul agent, however the agent is started (tests/e2e shutdown scenario)
     assert "consul.service" in cp["Unit"]["After"].split()
     assert cp["Service"]["ExecStop"] == "/usr/bin/kiln run --stage shutdown"
     assert cp["Service"]["RemainAfterExit"] == "yes"

@@ -84,7 +84,7 @@ static void test_jobs(void **state) {
         assert_string_equal(unit_job_to_string(UNIT_JOB_RESTART), "restart");
         assert_null(unit_job_to_string(UNIT_JOB_NONE));
         /* only the try- methods: an inactive unit is never started */
-        assert_string_equal(unit_job_method(UNIT_JOB_RELOAD), "TryReloadOrRestartUnit");
+        assert_string_equal(unit_job_method(UNIT_JOB_RELOAD), "ReloadOrTryRestartUnit");
         assert_string_equal(unit_job_method(UNIT_JOB_RESTART), "TryRestartUnit");
         assert_null(unit_job_method(UNIT_JOB_NONE));
         assert_int_equal(unit_job_merge(UNIT_JOB_RELOAD, UNIT_JOB_RESTART), UNIT_JOB_RESTART);
@@ -123,7 +123,7 @@ static int fake_job(sd_bus_message *m, void *userdata, sd_bus_error *error) {
 static const sd_bus_vtable fake_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD("TryRestartUnit", "ss", "o", fake_job, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD("TryReloadOrRestartUnit", "ss", "o", fake_job, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("ReloadOrTryRestartUnit", "ss", "o", fake_job, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("RestartUnit", "ss", "o", fake_job, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("ReloadUnit", "ss", "o", fake_job, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
@@ -246,7 +246,7 @@ static void test_queue_jobs(void **state) {
         assert_true(now_mono_usec() - start < 5 * USEC_PER_SEC);
 
         log = calls(f);
-        assert_string_equal(log, "TryReloadOrRestartUnit consul.service replace\n"
+        assert_string_equal(log, "ReloadOrTryRestartUnit consul.service replace\n"
                                  "TryRestartUnit cortex.service replace\n");
 }
 
