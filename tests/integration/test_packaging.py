@@ -27,7 +27,7 @@ AMAZON_BUILD_REQUIRES = ["libyaml-devel", "libcurl-devel", "jansson-devel", "sys
                          "libmount-devel", "zlib-devel", "xfsprogs-devel", "cmake", "gcc"]
 # What must be in either package (paths as installed; the unit directory differs).
 COMMON_FILES = ["/usr/bin/kiln", "/etc/kiln/kiln.yaml", "/usr/share/kiln/templates/cortex/cortex.yaml.j2",
-                "/usr/share/kiln/templates/consul/consul.json.j2", "/usr/share/kiln/examples/cortex.kiln.yaml",
+                "/usr/share/kiln/templates/prometheus/prometheus.yml.j2", "/usr/share/kiln/examples/cortex.kiln.yaml",
                 "/usr/share/doc/kiln/README.md", "/usr/share/doc/kiln/examples"]
 STARTS = re.compile(r"deb-systemd-invoke\s+(start|restart|stop|try-restart)|systemctl\s+[^\n]*\b(start|restart|stop|"
                     r"try-restart|reload-or-restart)\b|--now\b|invoke-rc\.d")
@@ -145,6 +145,9 @@ def test_rpm_requires(rpm):
     for pkg in RUNTIME_TOOLS + ["util-linux"]:
         assert pkg in requires, pkg
     assert any(r.startswith("libjansson.so.4") for r in requires)
+    # the libraries kiln dlopen()s (agent/dlib.h) are required by name: rpm's scan of the ELF can't see them
+    for soname in ("libcurl.so.4", "libsystemd.so.0", "libblkid.so.1", "libmount.so.1"):
+        assert any(r.startswith(soname) for r in requires), soname
 
 
 def test_rpm_units_enabled_by_preset_never_started(rpm, tmp_path):
