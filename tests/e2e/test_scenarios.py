@@ -117,7 +117,6 @@ def user_data():
     examples = REPO / "config/examples"
     parts = [
         cloudinit.Part((examples / "cortex.user-data.yaml").read_text(), "text/cloud-config", "cortex.yaml"),
-        cloudinit.Part((examples / "consul-cortex-node.yaml").read_text(), "text/cloud-config", "consul.yaml"),
         cloudinit.Part(E2E_PART, "text/cloud-config", "e2e.yaml", "list(append)+dict(recurse_array)+str()"),
         # Terraform's default content_type (text/plain): the type comes from the first line, as in cloud-init
         # (a part declared text/cloud-config would be YAML, its `## template: jinja` line a comment)
@@ -145,8 +144,9 @@ def imds_tree(inst, ssh_key):
     return tree
 
 
-def short_hostname(inst):
-    return "ip-" + inst["ipv4"].replace(".", "-")
+def hostname(inst):
+    """The name the role's user-data gives (`hostname: cortex-{{ v1.instance_id }}`), also the Consul node."""
+    return "cortex-" + inst["instance_id"]
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
@@ -371,23 +371,25 @@ def test_first_boot_volume(first, data_disk):
 
 
 def test_first_boot_rendered_files(first):
-    consul_json = json.loads(sh(first, "cat /etc/consul.d/consul.json"))
-    assert consul_json, "empty consul.json"
-    assert sh(first, "stat -c '%U:%G %a' /etc/consul.d/consul.json").strip() == "root:consul 640"
     cortex = sh(first, "cat /etc/cortex/cortex.yaml")
     assert "metrics-eu-cortex-blocks" in cortex               # vars.cortex.s3_bucket from the user-data
     assert sh(first, "stat -c '%U:%G %a' /etc/cortex/cortex.yaml").strip() == "root:cortex 640"
     assert sh(first, "cat /etc/default/prometheus-node-exporter").strip()
+    # the consul module's agent file: the image's client settings, the user-data's cluster tag and gossip
+    # key, the instance's region and address; the key makes it a secret the agent's group alone reads
     agent = json.loads(sh(first, "cat /etc/consul.d/kiln-agent.json"))
     assert agent["datacenter"] == "eu-west-1" and agent["advertise_addr"] == FIRST["ipv4"], agent
-    assert "tag_value=cortex-prod" in json.dumps(agent["retry_join"])
+    assert agent["node_name"] == hostname(FIRST) and agent["server"] is False, agent
+    assert agent["retry_join"] == ["provider=aws tag_key=ConsulCluster tag_value=metrics-eu"], agent
+    assert agent["encrypt"]
+    assert sh(first, "stat -c '%U:%G %a' /etc/consul.d/kiln-agent.json").strip() == "root:consul 640"
     # the jinja part, rendered against this instance's data
     assert sh(first, "cat /etc/e2e/instance.txt") == f"{FIRST['instance_id']} eu-west-1 {FIRST['ipv4']}\n"
 
 
 def test_first_boot_hostname_and_keys(first):
-    assert sh(first, "hostname").strip() == short_hostname(FIRST)
-    assert sh(first, "cat /etc/hostname").strip() == short_hostname(FIRST)
+    assert sh(first, "hostname").strip() == hostname(FIRST)
+    assert sh(first, "cat /etc/hostname").strip() == hostname(FIRST)
     keys = sh(first, "cat /home/admin/.ssh/authorized_keys")
     assert "kiln-e2e" in keys                                # the instance's key pair, from the IMDS
     assert sh(first, "stat -c '%U %a' /home/admin/.ssh/authorized_keys").strip() == "admin 600"
@@ -502,7 +504,7 @@ def test_new_instance_ready(second, metrics):
 
 
 def test_new_instance_reran_per_instance_work(second):
-    assert sh(second, "hostname").strip() == short_hostname(SECOND)
+    assert sh(second, "hostname").strip() == hostname(SECOND)
     assert sh(second, "cat /etc/e2e/instance.txt") == f"{SECOND['instance_id']} eu-west-1 {SECOND['ipv4']}\n"
     assert sh(second, "wc -l < /var/log/e2e-script.log").strip() == "1"
     runs = sh(second, f"cat {MOUNT}/e2e-runcmd.log").splitlines()       # on the data disk: both instances
