@@ -901,7 +901,14 @@ static bool is_tuple_end(parser *p, const char *extra_end) {
                (extra_end && tok_is_name(t, extra_end));
 }
 
-static int parse_tuple(parser *p, bool with_condexpr, const char *extra_end, bool explicit_parens, tnode **ret) {
+/* What one element of a comma-separated list is: an expression, or an assignment target. */
+typedef int (*element_parser)(parser *p, bool with_condexpr, tnode **ret);
+
+/* Elements separated by commas, up to is_tuple_end(): a TN_TUPLE when there is a comma (or nothing
+ * between explicit parentheses: "()"), the element itself when there is one and no comma; nothing at all
+ * is an error naming `what`. */
+static int parse_comma_list(parser *p, element_parser element, bool with_condexpr, const char *extra_end,
+                            bool empty_is_tuple, const char *what, tnode **ret) {
         _cleanup_(tnode_freep) tnode *n = node_new(TN_TUPLE, cur(p));
         bool is_tuple = false;
         int r;
@@ -914,7 +921,7 @@ static int parse_tuple(parser *p, bool with_condexpr, const char *extra_end, boo
                         return r;
                 if (is_tuple_end(p, extra_end))
                         break;
-                if ((r = parse_expression(p, with_condexpr, &e)) < 0 || (r = tnodes_push(&n->list, e)) < 0)
+                if ((r = element(p, with_condexpr, &e)) < 0 || (r = tnodes_push(&n->list, e)) < 0)
                         return r;
                 if (!tok_is_op(cur(p), OP_COMMA))
                         break;
@@ -925,11 +932,15 @@ static int parse_tuple(parser *p, bool with_condexpr, const char *extra_end, boo
                         *ret = TAKE_PTR(n->list.v[0]);
                         return 0;
                 }
-                if (!explicit_parens)
-                        return unexpected(p, "an expression");
+                if (!empty_is_tuple)
+                        return unexpected(p, what);
         }
         *ret = TAKE_PTR(n);
         return 0;
+}
+
+static int parse_tuple(parser *p, bool with_condexpr, const char *extra_end, bool explicit_parens, tnode **ret) {
+        return parse_comma_list(p, parse_expression, with_condexpr, extra_end, explicit_parens, "an expression", ret);
 }
 
 /* ------------------------------------------------------------ statements */
@@ -974,36 +985,15 @@ static int parse_target_primary(parser *p, tnode **ret) {
         return 0;
 }
 
+static int parse_target_element(parser *p, bool with_condexpr, tnode **ret) {
+        (void) with_condexpr;
+        return parse_target_primary(p, ret);
+}
+
 /* Jinja's parse_assign_target(): a name, or names and parenthesized
  * targets separated by commas (a TN_TUPLE of them, unpacked on assignment). */
 static int parse_target_tuple(parser *p, tnode **ret) {
-        _cleanup_(tnode_freep) tnode *n = node_new(TN_TUPLE, cur(p));
-        bool is_tuple = false;
-        int r;
-
-        if (!n)
-                return -ENOMEM;
-        for (;;) {
-                tnode *e = NULL;
-                if (n->list.n > 0 && (r = expect_op(p, OP_COMMA)) < 0)
-                        return r;
-                if (is_tuple_end(p, NULL))
-                        break;
-                if ((r = parse_target_primary(p, &e)) < 0 || (r = tnodes_push(&n->list, e)) < 0)
-                        return r;
-                if (!tok_is_op(cur(p), OP_COMMA))
-                        break;
-                is_tuple = true;
-        }
-        if (!is_tuple) {
-                if (n->list.n == 1) {
-                        *ret = TAKE_PTR(n->list.v[0]);
-                        return 0;
-                }
-                return unexpected(p, "a variable name");
-        }
-        *ret = TAKE_PTR(n);
-        return 0;
+        return parse_comma_list(p, parse_target_element, false, NULL, false, "a variable name", ret);
 }
 
 static int parse_targets(parser *p, tnodes *targets) {
