@@ -7,9 +7,10 @@
 # SEED_CORPUS.dict beside this script, if there is one, is the target's dictionary.
 # Replay one with: TARGET FILE.
 set -eu
-target=$1 seeds=$2 work=$3 seconds=$4
+mkdir -p "$3"
+# absolute: the fuzzer runs in the work corpus's parent directory
+target=$(readlink -f "$1") seeds=$(readlink -f "$2") work=$(readlink -f "$3") seconds=$4
 dict=$(cd "$(dirname "$0")" && pwd)/$(basename "$seeds").dict
-mkdir -p "$work"
 cd "$(dirname "$work")"
 [ -f "$dict" ] && set -- -dict="$dict" || set --
 exec "$target" "$@" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
