@@ -145,26 +145,38 @@ static int write_all(int fd, const void *data, size_t len) {
 }
 
 /* Creates "<dir>/.#<base>.<random>" with mode 0600 and returns its fd. */
-static int open_tmp_in(int dfd, const char *base, char **ret_name) {
+/* Makes a temporary name for base, ".#<base>.<16 hex>", and calls make(dfd, name, userdata) with it until
+ * the name is free (make() fails with EEXIST for a taken one).  Returns what make() returned. */
+static int with_tmp_name(int dfd, const char *base, int (*make)(int dfd, const char *name, void *userdata),
+                         void *userdata, char **ret_name) {
         for (int attempt = 0; attempt < 16; attempt++) {
                 unsigned long long rnd;
                 char *name;
-                int fd;
 
                 if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd)
                         rnd = (unsigned long long) now_usec() ^ ((unsigned long long) getpid() << 32);
                 if (asprintf(&name, ".#%s.%016llx", base, rnd) < 0)
                         return -ENOMEM;
-                fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-                if (fd >= 0) {
+                int r = make(dfd, name, userdata);
+                if (r >= 0) {
                         *ret_name = name;
-                        return fd;
+                        return r;
                 }
                 free(name);
-                if (errno != EEXIST)
-                        return negative_errno();
+                if (r != -EEXIST)
+                        return r;
         }
         return -EEXIST;
+}
+
+static int make_tmp_file(int dfd, const char *name, void *userdata) {
+        (void) userdata;
+        int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        return fd < 0 ? negative_errno() : fd;
+}
+
+static int open_tmp_in(int dfd, const char *base, char **ret_name) {
+        return with_tmp_name(dfd, base, make_tmp_file, NULL, ret_name);
 }
 
 /* The length of <base> when name is a temporary file ".#<base>.<16 hex>" (open_tmp_in()), else 0. */
@@ -200,7 +212,7 @@ static void remove_stale_tmps(int dfd, stale_match_fn match, void *userdata) {
         }
         while ((de = readdir(d))) {
                 size_t n = tmp_base_len(de->d_name);
-                if (n == 0 || (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
+                if (n == 0 || (de->d_type != DT_REG && de->d_type != DT_LNK && de->d_type != DT_UNKNOWN))
                         continue;
                 _cleanup_free_ char *base = strndup(de->d_name + 2, n);
                 if (base && match(base, userdata))
@@ -360,6 +372,30 @@ int write_file_atomic(const char *path, const void *data, size_t len, const writ
         }
         remove_stale_tmps(dfd, match_base, base);
         return o.no_sync ? 0 : sync_dir(dfd);
+}
+
+static int make_tmp_link(int dfd, const char *name, void *userdata) {
+        return symlinkat(userdata, dfd, name) < 0 ? negative_errno() : 0;
+}
+
+int symlink_atomic(const char *target, const char *path) {
+        _cleanup_free_ char *dir = NULL, *base = NULL, *tmp = NULL;
+        int r = split_target(path, &dir, &base);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return negative_errno();
+        r = with_tmp_name(dfd, base, make_tmp_link, (void *) target, &tmp);
+        if (r < 0)
+                return r;
+        if (renameat(dfd, tmp, dfd, base) < 0) {
+                r = negative_errno();
+                (void) unlinkat(dfd, tmp, 0);
+                return r;
+        }
+        remove_stale_tmps(dfd, match_base, base);
+        return 0;
 }
 
 /* ---- batches ---- */

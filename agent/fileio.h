@@ -43,6 +43,11 @@ typedef struct write_opts {
 
 int write_file_atomic(const char *path, const void *data, size_t len, const write_opts *opts);
 
+/* Points the symlink path at target, atomically (a new link beside it under a temporary name, renamed over
+ * it; the temporary links a killed writer left for it are removed).  Whatever path was, a symlink or a file,
+ * it is replaced.  Not fsync'd: for convenience links a later run re-makes. */
+int symlink_atomic(const char *target, const char *path);
+
 /* Deferred directory syncs, for the runner: between fileio_defer_dir_sync(true)
  * and fileio_sync_deferred(), write_file_atomic() and write batches still sync
  * each file's content before its rename (so a crash leaves the old content or

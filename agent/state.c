@@ -95,26 +95,18 @@ static int write_line(const char *path, const char *value) {
         return write_file_atomic(path, line, strlen(line), &o);
 }
 
-/* Replaces the "instance" symlink atomically (symlink beside it, rename),
- * unless it already points there (every stage of every boot asks).  Not
- * fsync'd: a convenience link, re-made by the next run if a crash undid it. */
+/* Points the "instance" symlink at the instance's directory, unless it
+ * already points there (every stage of every boot asks).  Not fsync'd: a
+ * convenience link, re-made by the next run if a crash undid it. */
 static int link_instance(const char *iid) {
-        _cleanup_free_ char *link = state_path("instance"), *tmp = state_path(".instance.tmp"), *target = NULL;
+        _cleanup_free_ char *link = state_path("instance"), *target = NULL;
         char cur[PATH_MAX];
-        if (!link || !tmp || asprintf(&target, "instances/%s", iid) < 0)
+        if (!link || asprintf(&target, "instances/%s", iid) < 0)
                 return -ENOMEM;
         ssize_t n = readlink(link, cur, sizeof cur - 1);
         if (n >= 0 && (size_t) n == strlen(target) && memcmp(cur, target, (size_t) n) == 0)
                 return 0;
-        (void) unlink(tmp);
-        if (symlink(target, tmp) < 0)
-                return negative_errno();
-        if (rename(tmp, link) < 0) {
-                int r = negative_errno();
-                (void) unlink(tmp);
-                return r;
-        }
-        return 0;
+        return symlink_atomic(target, link);
 }
 
 int state_switch_instance(const char *iid, bool *ret_new) {

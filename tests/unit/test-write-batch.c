@@ -6,9 +6,12 @@
  * commit, after a failed add, or when an uncommitted batch is freed; a
  * symlink target is refused; a path already in the batch is refused; one
  * file that can't be put in place fails alone; a batch is reusable; and
- * write_file_atomic() itself still does what it did (it shares the code).
+ * write_file_atomic() itself still does what it did (it shares the code);
+ * temporary files killed writers left are removed by a commit; and
+ * symlink_atomic().
  */
 #include <dirent.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -194,6 +197,60 @@ static void test_deferred_dir_sync(void **state) {
 }
 
 /* Enough files to grow the batch's index several times. */
+/* The temporary files killed writers left for the batch's files (and only
+ * for those) are gone after a commit: one directory scan per directory. */
+static void test_commit_removes_stale_tmps(void **state) {
+        (void) state;
+        static const char *const stale[] = { ".#a.conf.0123456789abcdef", ".#b.conf.fedcba9876543210" };
+        static const char *const kept[] = { ".#c.conf.0123456789abcdef", ".#a.conf.0123" };
+        _cleanup_write_batch_ write_batch *b = NULL;
+        _cleanup_free_ char *a = at("a.conf"), *bb = at("b.conf");
+
+        for (size_t i = 0; i < ELEMENTSOF(stale); i++) {
+                _cleanup_free_ char *p = at(stale[i]);
+                assert_int_equal(write_file_atomic(p, "part", 4, NULL), 0);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(kept); i++) {
+                _cleanup_free_ char *p = at(kept[i]);
+                assert_int_equal(write_file_atomic(p, "other", 5, NULL), 0);
+        }
+        assert_int_equal(write_batch_new(&b), 0);
+        assert_int_equal(write_batch_add(b, a, "A\n", 2, NULL), 0);
+        assert_int_equal(write_batch_add(b, bb, "B\n", 2, NULL), 0);
+        assert_int_equal(write_batch_commit(b), 0);
+        for (size_t i = 0; i < ELEMENTSOF(stale); i++)
+                assert_false(exists(stale[i]));
+        for (size_t i = 0; i < ELEMENTSOF(kept); i++)
+                assert_true(exists(kept[i]));
+        expect_file("a.conf", "A\n", 0644);
+}
+
+/* symlink_atomic() replaces a link (or a file) by a new link, and removes a
+ * temporary link a killed run left for the same name
+ * (tests/integration/test_crash.py found the litter of the "instance" link). */
+static void test_symlink_atomic(void **state) {
+        (void) state;
+        _cleanup_free_ char *link = at("instance"), *stale = at(".#instance.0123456789abcdef"), *file = at("f");
+        char buf[64];
+        ssize_t n;
+
+        assert_int_equal(symlink("instances/old", stale), 0);
+        assert_int_equal(symlink_atomic("instances/a", link), 0);
+        n = readlink(link, buf, sizeof buf);
+        assert_int_equal(n, 11);
+        assert_memory_equal(buf, "instances/a", 11);
+        assert_int_equal(symlink_atomic("instances/b", link), 0);
+        n = readlink(link, buf, sizeof buf);
+        assert_int_equal(n, 11);
+        assert_memory_equal(buf, "instances/b", 11);
+        assert_true(readlink(stale, buf, sizeof buf) < 0 && errno == ENOENT); /* access() would follow it */
+        assert_int_equal(write_file_atomic(file, "x", 1, NULL), 0);
+        assert_int_equal(symlink_atomic("instances/c", file), 0);
+        n = readlink(file, buf, sizeof buf);
+        assert_int_equal(n, 11);
+        expect_no_temp(".");
+}
+
 static void test_many(void **state) {
         (void) state;
         _cleanup_write_batch_ write_batch *b = NULL;
@@ -228,6 +285,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_single_file_unchanged, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_deferred_dir_sync, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_many, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_commit_removes_stale_tmps, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_symlink_atomic, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
