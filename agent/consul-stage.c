@@ -32,19 +32,29 @@ int consul_stage_plan_deregister(json_t *recorded, json_t *keep_ids, const char 
         return 0;
 }
 
+int consul_stage_connection(kiln_ctx *ctx, const char *timeout_key, unsigned def, char **ret_url,
+                            usec_t *ret_timeout, const char **ret_token) {
+        _cleanup_free_ char *url = NULL;
+        int r = consul_base_url(ctx, &url), k;
+
+        k = consul_timeout(ctx, timeout_key, def, ret_timeout);
+        r = r < 0 ? r : k;
+        k = consul_token(ctx, ret_token);
+        r = r < 0 ? r : k;
+        if (r >= 0 && ret_url)
+                *ret_url = TAKE_PTR(url);
+        return r;
+}
+
 int consul_batch_open(kiln_ctx *ctx, const char *timeout_key, unsigned def, const char *doing, consul_batch *b) {
+        const char *token = NULL;
         usec_t timeout;
         int r;
 
         *b = (consul_batch){ .record = json_array(), .missed = json_array() };
         if (!b->record || !b->missed)
                 return log_oom();
-        const char *token = NULL;
-        r = consul_timeout(ctx, timeout_key, def, &timeout);
-        if (r >= 0)
-                r = consul_base_url(ctx, &b->url);
-        if (r >= 0)
-                r = consul_token(ctx, &token);
+        r = consul_stage_connection(ctx, timeout_key, def, &b->url, &timeout, &token);
         if (r < 0)
                 return r;
         r = consul_api_new(b->url, token, &b->api);

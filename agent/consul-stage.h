@@ -36,6 +36,11 @@ typedef struct consul_batch {
         char *last_error;     /* what the last try of a timed-out call got */
 } consul_batch;
 
+/* consul.address, consul.<timeout_key> (def seconds) and consul.token, each checked: every bad one is
+ * reported (a plan shows them all), the first error returned.  ret_url may be NULL. */
+int consul_stage_connection(kiln_ctx *ctx, const char *timeout_key, unsigned def, char **ret_url,
+                            usec_t *ret_timeout, const char **ret_token);
+
 /* A client for consul.address with consul.token, and a deadline of
  * consul.<timeout_key> (def seconds) from now; logs what it is about to
  * do ("… X-Consul-Token: (set) …", never the token). */

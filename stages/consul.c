@@ -57,7 +57,7 @@ static int plan_register(json_t *defs, json_t **plan) {
 
 static int consul_plan(kiln_ctx *ctx, json_t **ret_plan) {
         _cleanup_json_ json_t *defs = NULL, *recorded = NULL, *ids = json_object();
-        _cleanup_free_ char *url = NULL;
+        const char *token;
         usec_t timeout;
         json_t *def;
         size_t i;
@@ -65,12 +65,8 @@ static int consul_plan(kiln_ctx *ctx, json_t **ret_plan) {
 
         if (!ids)
                 return log_oom();
-        const char *token;
-        r = consul_base_url(ctx, &url);
-        k = consul_timeout(ctx, "register_timeout", CONSUL_REGISTER_TIMEOUT_DEFAULT_SEC, &timeout);
-        r = r < 0 ? r : k;
-        k = consul_token(ctx, &token);
-        r = r < 0 ? r : k;
+        r = consul_stage_connection(ctx, "register_timeout", CONSUL_REGISTER_TIMEOUT_DEFAULT_SEC, NULL, &timeout,
+                                    &token);
         k = consul_services_render(ctx, &defs);
         r = r < 0 ? r : k;
         if (r < 0)

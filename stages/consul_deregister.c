@@ -23,16 +23,13 @@
 
 static int consul_deregister_plan(kiln_ctx *ctx, json_t **ret_plan) {
         _cleanup_json_ json_t *recorded = NULL;
-        _cleanup_free_ char *url = NULL;
-        usec_t timeout;
         const char *token;
-        int r = consul_base_url(ctx, &url), k;
+        usec_t timeout;
+        int r = consul_stage_connection(ctx, "deregister_timeout", CONSUL_DEREGISTER_TIMEOUT_DEFAULT_SEC, NULL,
+                                        &timeout, &token);
 
-        k = consul_timeout(ctx, "deregister_timeout", CONSUL_DEREGISTER_TIMEOUT_DEFAULT_SEC, &timeout);
-        r = r < 0 ? r : k;
-        k = consul_token(ctx, &token);
-        if (r < 0 || k < 0)
-                return r < 0 ? r : k;
+        if (r < 0)
+                return r;
         recorded = consul_stage_recorded();
         if (!recorded)
                 return log_oom();
