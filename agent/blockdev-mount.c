@@ -174,8 +174,11 @@ static int do_mount(const char *device, const char *target, const blockdev_mount
          * local-fs.target) while kiln runs; if that mount won the race, the volume is where it belongs.
          * Its entry may show in the mount table a moment after the kernel refused ours: look for 2 s. */
         for (int i = 0; err == -EBUSY && i < 20; i++) {
-                if (target_state(device, target) > 0)
+                int state = target_state(device, target);
+                if (state > 0)
                         return -EALREADY;
+                if (state < 0)
+                        break; /* another device is mounted there: nothing to wait for */
                 (void) usleep(100 * 1000);
         }
         (void) mnt_context_get_excode(cxt, r, msg, sizeof msg);
